@@ -1,0 +1,89 @@
+# CNNs for Computer Vision: one command to build the book, one to test it.
+#
+#   make book   create .venv if needed, install everything, execute every notebook
+#               and build the static site into _build/html
+#   make test   lessonkit's unit tests, nbval regression checks of every notebook,
+#               a build of the book from the checked outputs, and a browser test of it
+#
+# Other targets: venv, execute, unit, nbval, site, browser, linkcheck, bench, clean.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+JB     := $(VENV)/bin/jupyter-book
+# torch is installed first and on its own: on the course's build machines these
+# exact releases lie on disk (a plain `pip install torch` would download several GB).
+# Elsewhere override it, e.g.  make book TORCH_SPEC="torch torchvision"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+
+# The offline data mirror, used when it exists beside the repository.
+MIRROR ?= $(abspath ../shared/data)
+ifneq ($(wildcard $(MIRROR)),)
+export LESSONKIT_MIRROR ?= $(MIRROR)
+endif
+# The committed outputs, nbval and the book are all made with the fast profile,
+# and without progress bars (frozen snapshots of timing, not results).
+export LESSONKIT_PROFILE ?= fast
+export LESSONKIT_PROGRESS ?= 0
+export MPLBACKEND ?= agg
+export PYTHONHASHSEED ?= 0
+
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+NB        ?= $(NOTEBOOKS)
+
+.PHONY: help venv book test unit nbval site browser execute linkcheck bench clean
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+# The venv is (re)made when pyproject.toml changes; the stamp records a complete install.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PIP) install $(TORCH_SPEC)
+	$(PIP) install --quiet -e ".[book,test,app,bench]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lessonkit)" >/dev/null
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Execute every notebook (jupyter-book runs them) and build the site.
+book: venv
+	$(JB) build . --warningiserror --nitpick --keep-going --builder html
+	@echo "The book is in _build/html/index.html"
+
+# Re-execute notebooks in place (authors: do this, then commit the outputs).
+execute: venv
+	$(PY) scripts/execute_notebooks.py $(NB)
+
+unit: venv
+	$(PY) -m pytest -q -m "not browser" tests
+
+nbval: venv
+	$(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 $(NOTEBOOKS)
+
+# Build the site from the committed outputs, which nbval has just shown to be
+# what a fresh run produces (executing them a second time would double the time).
+site: venv
+	mkdir -p _build
+	sed 's/^\(  execute_notebooks:\).*/\1 "off"/' _config.yml > _build/_config.noexec.yml
+	$(JB) build . --config _build/_config.noexec.yml --warningiserror --nitpick --keep-going --builder html
+
+browser: venv
+	bash scripts/ensure_chromium.sh
+	$(PY) -m pytest -q -m browser tests
+
+test: unit nbval site browser
+
+linkcheck: venv
+	$(JB) build . --builder linkcheck
+
+bench: venv
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf _build

@@ -1,0 +1,140 @@
+"""Execution profiles, device selection and seeding.
+
+Introduced in lesson 00 ("Your first CNN"). Every notebook calls :func:`setup`
+once at the top and takes all of its sizes (epochs, subset sizes, image size,
+batch size) from the returned :class:`Profile`, so that the same experiment
+runs at full size on a GPU and as an honest, smaller version on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+__all__ = ["Profile", "device", "profile", "seed_everything", "seed_worker", "setup"]
+
+PROFILE_ENV = "LESSONKIT_PROFILE"
+PROFILES = ("fast", "full")
+
+T = TypeVar("T")
+
+
+def device() -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then the CPU.
+
+    Examples
+    --------
+    >>> device().type in {"cuda", "mps", "cpu"}
+    True
+    """
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """An execution profile: ``"fast"`` (CPU-sized) or ``"full"`` (GPU-sized).
+
+    Use :meth:`choose` to pick a size for the current profile, so that each
+    notebook states both sizes side by side in one place.
+    """
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.name!r}")
+
+    @property
+    def is_fast(self) -> bool:
+        """True for the fast (CPU) profile."""
+        return self.name == "fast"
+
+    def choose(self, *, fast: T, full: T) -> T:
+        """Return ``fast`` or ``full`` according to the profile.
+
+        Examples
+        --------
+        >>> Profile("fast").choose(fast=2, full=20)
+        2
+        """
+        return fast if self.is_fast else full
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def profile(dev: torch.device | None = None) -> Profile:
+    """Resolve the execution profile.
+
+    ``LESSONKIT_PROFILE`` (``fast`` or ``full``) wins when set; otherwise the
+    profile is ``full`` on a CUDA GPU and ``fast`` everywhere else.
+
+    Parameters
+    ----------
+    dev : torch.device, optional
+        The device the notebook will use (default: :func:`device`).
+    """
+    value = os.environ.get(PROFILE_ENV, "").strip().lower()
+    if value:
+        if value not in PROFILES:
+            raise ValueError(
+                f"{PROFILE_ENV} must be one of {PROFILES}, got {value!r}; "
+                f"unset it to choose automatically"
+            )
+        return Profile(value)
+    dev = dev if dev is not None else device()
+    return Profile("full" if dev.type == "cuda" else "fast")
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (all devices) and return a torch generator.
+
+    The generator is meant for ``DataLoader(generator=...)`` and
+    ``random_split``, so that shuffling is reproducible too.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn`` for DataLoader workers: derive NumPy/random seeds.
+
+    PyTorch seeds each worker's torch RNG from the loader's generator; this
+    propagates that seed to ``random`` and NumPy, which PyTorch does not.
+    """
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def setup(seed: int = 0, *, verbose: bool = True) -> tuple[Profile, torch.device]:
+    """Seed everything, resolve device and profile, and print them once.
+
+    Called in the first cell of every lesson.
+
+    Returns
+    -------
+    (Profile, torch.device)
+    """
+    seed_everything(seed)
+    dev = device()
+    prof = profile(dev)
+    if verbose:
+        print(f"lessonkit profile: {prof.name} | device: {dev.type} | seed: {seed}")
+    return prof, dev
