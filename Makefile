@@ -34,7 +34,7 @@ export PYTHONHASHSEED ?= 0
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB        ?= $(NOTEBOOKS)
 
-.PHONY: help venv book test unit nbval site browser execute linkcheck bench clean
+.PHONY: help venv book test unit nbval site browser execute syllabus linkcheck bench clean
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -59,6 +59,9 @@ book: venv
 execute: venv
 	$(PY) scripts/execute_notebooks.py $(NB)
 
+syllabus: venv
+	$(PY) scripts/make_syllabus.py
+
 unit: venv
 	$(PY) -m pytest -q -m "not browser" tests
 
@@ -69,9 +72,8 @@ nbval: venv
 # Build the site from the committed outputs, which nbval has just shown to be
 # what a fresh run produces (executing them a second time would double the time).
 site: venv
-	mkdir -p _build
-	sed 's/^\(  execute_notebooks:\).*/\1 "off"/' _config.yml > _build/_config.noexec.yml
-	$(JB) build . --config _build/_config.noexec.yml --warningiserror --nitpick --keep-going --builder html
+	sed 's/^\(  execute_notebooks:\).*/\1 "off"/' _config.yml > _config.noexec.yml
+	$(JB) build . --config _config.noexec.yml --warningiserror --nitpick --keep-going --builder html
 
 browser: venv
 	bash scripts/ensure_chromium.sh

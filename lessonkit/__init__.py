@@ -17,6 +17,7 @@ from .data import (
     make_loader,
     mirror_dir,
     subset,
+    train_val_split,
 )
 from .models import MLP, SimpleCNN, conv_block
 from .plot import plot_history, show_images, to_display
@@ -48,6 +49,7 @@ __all__ = [
     "make_loader",
     "mirror_dir",
     "subset",
+    "train_val_split",
     # train
     "History",
     "evaluate",

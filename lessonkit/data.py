@@ -53,6 +53,7 @@ __all__ = [
     "DATASETS",
     "make_loader",
     "subset",
+    "train_val_split",
 ]
 
 DATA_ENV = "LESSONKIT_DATA"
@@ -549,6 +550,30 @@ def subset(dataset: Dataset, n: int | None, seed: int = 0, stratified: bool = Tr
     if targets is not None:
         sub.targets = torch.as_tensor(targets)[indices]  # type: ignore[attr-defined]
     return sub
+
+
+def train_val_split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Split off a stratified validation set of ``val_size`` items.
+
+    Introduced in lesson 00: the test set is kept for the final figure only,
+    and choices (epochs, learning rate) are made on the validation set.
+
+    Returns
+    -------
+    (train, val) : two disjoint ``Subset`` s keeping ``classes`` and ``targets``.
+    """
+    total = len(dataset)  # type: ignore[arg-type]
+    if not 0 < val_size < total:
+        raise ValueError(f"val_size must be between 1 and {total - 1}, got {val_size}")
+    val = subset(dataset, val_size, seed=seed)
+    chosen = set(val.indices)  # type: ignore[attr-defined]
+    rest = [i for i in range(total) if i not in chosen]
+    train = torch.utils.data.Subset(dataset, rest)
+    train.classes = getattr(dataset, "classes", None)  # type: ignore[attr-defined]
+    targets = getattr(dataset, "targets", None)
+    if targets is not None:
+        train.targets = torch.as_tensor(targets)[rest]  # type: ignore[attr-defined]
+    return train, val
 
 
 def make_loader(

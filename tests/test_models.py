@@ -1,0 +1,40 @@
+import pytest
+import torch
+from torch import nn
+
+import lessonkit as lk
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_simple_cnn_shapes_and_parameter_count():
+    m = lk.SimpleCNN(1, 10, widths=(8, 16))
+    assert m(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert m(torch.zeros(3, 1, 40, 40)).shape == (3, 10)  # GAP: any input size
+    # by hand: conv 1->8 (72 weights, no bias) + BN 16; conv 8->16 (1152) + BN 32; linear 16*10+10
+    assert n_params(m) == 72 + 16 + 1152 + 32 + 170
+
+
+def test_flatten_head_needs_size_and_counts_spatial_positions():
+    m = lk.SimpleCNN(3, 5, widths=(4,), head="flatten", in_size=8, batch_norm=False)
+    assert m(torch.zeros(2, 3, 8, 8)).shape == (2, 5)
+    # conv 3->4 with bias: 3*4*9+4; after one pool 4x4x4=64 features -> 64*5+5
+    assert n_params(m) == 112 + 325
+    with pytest.raises(ValueError, match="needs in_size"):
+        lk.SimpleCNN(head="flatten")
+    with pytest.raises(ValueError, match="too small"):
+        lk.SimpleCNN(widths=(8, 8, 8), head="flatten", in_size=4)
+
+
+def test_mlp_matches_a_hand_built_network():
+    m = lk.MLP((1, 4, 4), 3, hidden=(5,))
+    assert n_params(m) == 16 * 5 + 5 + 5 * 3 + 3
+    assert isinstance(m[1], nn.Linear) and m(torch.zeros(2, 1, 4, 4)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"in_channels": 0}, "in_channels"), ({"head": "avg"}, "head must be"), ({"widths": ()}, "at least one")])
+def test_simple_cnn_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        lk.SimpleCNN(**kwargs)

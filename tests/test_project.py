@@ -1,0 +1,121 @@
+"""Project-level checks: packaging agrees with conda, notebooks follow the course's shape."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_environment_yml_installs_the_same_packages_as_pyproject():
+    proj = pyproject()["project"]
+    reqs = list(proj["dependencies"])
+    for extra in proj["optional-dependencies"].values():
+        reqs += extra
+    from_pyproject = {normalise(Requirement(r).name): str(Requirement(r).specifier) for r in reqs}
+
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    from_conda = {}
+    for line in pip_section:
+        if line.startswith("-e"):
+            continue
+        r = Requirement(line)
+        from_conda[normalise(r.name)] = str(r.specifier)
+    assert from_conda == from_pyproject
+
+
+def test_lessonkit_core_requirements_have_no_upper_or_exact_pins():
+    for r in map(Requirement, pyproject()["project"]["dependencies"]):
+        for spec in r.specifier:
+            assert spec.operator in (">=", ">"), f"{r}: lessonkit's own requirements take lower bounds only"
+
+
+def test_toc_lists_every_notebook_and_every_entry_exists():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    for f in files:
+        assert list(ROOT.glob(f + ".*")), f"_toc.yml names {f}, which does not exist"
+    listed = {f for f in files if f.startswith("notebooks/")}
+    assert listed == {f"notebooks/{p.stem}" for p in NOTEBOOKS}
+
+
+def cells(nb_path):
+    return json.loads(nb_path.read_text())["cells"]
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_course_shape(nb_path):
+    nb = cells(nb_path)
+    first = nb[0] if nb[0]["cell_type"] == "code" else nb[1]
+    assert "remove-cell" in first["metadata"].get("tags", []), "the Colab install cell must be tagged remove-cell"
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    assert "google.colab" in source(first) and f"git+{repo}" in source(first)
+
+    markdown = "\n".join(source(c) for c in nb if c["cell_type"] == "markdown")
+    number = nb_path.name[:2]
+    assert re.search(rf"^# {number} · ", markdown, re.M), "title must be '# NN · Title'"
+    assert len(re.findall(r"^# ", markdown, re.M)) == 1, "exactly one H1 per notebook"
+    for heading in ("## Learning objectives", "## Check your understanding", "## Exercises", "## Summary", "## References"):
+        assert heading in markdown, f"missing section {heading!r}"
+    assert ":class: dropdown" in markdown
+    exercises = re.findall(r"```\{exercise\}.*?:label: (\S+)", markdown, re.S)
+    assert exercises, "at least one exercise"
+    solutions = re.findall(r"```\{solution(?:-start)?\} (\S+)", markdown)
+    assert set(exercises) <= set(solutions), "every exercise has a solution"
+    assert "{footbibliography}" in markdown and "{footcite}" in markdown
+
+    setup_cells = [c for c in nb if c["cell_type"] == "code" and "lk.setup(" in source(c)]
+    assert len(setup_cells) == 1, "one set-up cell calls lk.setup()"
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_was_executed_in_order_without_errors(nb_path):
+    code = [c for c in cells(nb_path) if c["cell_type"] == "code" and source(c).strip()]
+    counts = [c["execution_count"] for c in code]
+    assert None not in counts, "every code cell is executed"
+    assert counts == list(range(1, len(counts) + 1)), "executed top to bottom in one fresh kernel"
+    for c in code:
+        for out in c["outputs"]:
+            assert out["output_type"] != "error"
+            text = "".join(out.get("text", ""))
+            assert not re.search(r"/(work|tmp|root|home|Users)/", text), f"machine-specific path in output: {text[:80]}"
+            assert "it/s]" not in text and "s/it]" not in text, "progress bars stay out of committed output"
+
+
+def test_citations_exist_in_the_bibliography():
+    bib = (ROOT / "book" / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    cited = set()
+    for p in NOTEBOOKS + sorted((ROOT / "book").glob("*.md")):
+        cited |= set(re.findall(r"\{(?:foot)?cite(?::\w+)?\}`([^`]+)`", p.read_text()))
+    cited = {k.strip() for group in cited for k in group.split(",")}
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+def test_syllabus_is_generated_from_the_lessons():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_syllabus.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,110 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import lessonkit as lk
+
+
+def test_topk_accuracy_hand_worked_example():
+    # Row 0: target 2 has the 2nd largest logit; row 1: target 0 is the largest;
+    # row 2: target 1 is the smallest of three. Top-1 = 1/3, top-2 = 2/3, top-3 = 1.
+    logits = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.1, 0.4], [0.3, 0.0, 0.9]])
+    targets = torch.tensor([2, 0, 1])
+    top1, top2, top3 = lk.topk_accuracy(logits, targets, k=(1, 2, 3))
+    assert top1 == pytest.approx(1 / 3)
+    assert top2 == pytest.approx(2 / 3)
+    assert top3 == pytest.approx(1.0)
+
+
+def test_topk_accuracy_matches_a_sorting_oracle():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(200, 10, generator=g)
+    targets = torch.randint(0, 10, (200,), generator=g)
+    order = logits.argsort(dim=1, descending=True)
+    rank = (order == targets[:, None]).float().argmax(dim=1)  # 0 = predicted first
+    for k in (1, 3, 5):
+        assert lk.topk_accuracy(logits, targets, (k,))[0] == pytest.approx((rank < k).float().mean().item())
+
+
+@pytest.mark.parametrize(
+    "logits, targets, k, match",
+    [
+        (torch.zeros(4), torch.zeros(4, dtype=torch.long), (1,), r"shape \(N, C\)"),
+        (torch.zeros(4, 3), torch.zeros(3, dtype=torch.long), (1,), r"shape \(4,\)"),
+        (torch.zeros(4, 3), torch.zeros(4), (1,), "integer class indices"),
+        (torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), (4,), "between 1 and the number of classes"),
+    ],
+)
+def test_topk_accuracy_rejects_bad_input(logits, targets, k, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        lk.topk_accuracy(logits, targets, k)
+
+
+def blobs(n=512, seed=0):
+    """Two well-separated Gaussian blobs as 1x4x4 'images': a learnable task."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 1, 4, 4, generator=g) * 0.5 + (y.float() * 2 - 1).view(-1, 1, 1, 1)
+    return torch.utils.data.TensorDataset(x, y)
+
+
+def test_fit_improves_accuracy_and_records_history():
+    lk.seed_everything(0)
+    train, val = blobs(512, 0), blobs(256, 1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    nn.init.zeros_(model[1].weight)  # start knowing nothing: every prediction is class 0
+    val_loader = lk.make_loader(val, 64)
+    before = lk.evaluate(model, val_loader)["top1"]
+    h = lk.fit(model, lk.make_loader(train, 64, shuffle=True), val_loader, epochs=3, lr=0.05)
+    assert h.epochs == 3 and len(h.val_acc) == 3 and len(h.lr) == 3
+    assert before < 0.6
+    assert h.val_acc[-1] > 0.95
+    assert h.train_loss[-1] < h.train_loss[0]
+    assert lk.evaluate(model, val_loader)["top1"] == pytest.approx(h.val_acc[-1])
+
+
+def test_fit_steps_the_scheduler_once_per_epoch_and_continues_history():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    h = lk.fit(model, lk.make_loader(blobs(64), 32), epochs=2, optimizer=opt, scheduler=sched)
+    assert h.lr == [1.0, 0.5] and h.val_acc == []
+    h = lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, optimizer=opt, history=h)
+    assert h.epochs == 3
+
+
+def test_fit_applies_batch_transform_and_handles_soft_targets():
+    seen = []
+
+    def mix(x, y):
+        seen.append(x.shape[0])
+        return x, nn.functional.one_hot(y, 2).float()  # soft targets, as MixUp makes
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    h = lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, batch_transform=mix)
+    assert seen == [32, 32]
+    assert math.isnan(h.train_acc[0])  # no hard labels: no accuracy claimed
+
+
+def test_fit_rejects_bad_epochs():
+    with pytest.raises(ValueError, match="epochs must be a positive int"):
+        lk.fit(nn.Linear(1, 1), [], epochs=0)
+
+
+def test_evaluate_restores_training_mode_and_reports_topk():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2), nn.Dropout(0.5))
+    model.train()
+    out = lk.evaluate(model, lk.make_loader(blobs(64), 32), k=(1, 2))
+    assert model.training
+    assert out["top2"] == 1.0 and 0 <= out["top1"] <= 1 and out["loss"] > 0
+
+
+def test_predict_returns_all_logits_in_order():
+    ds = blobs(70)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    logits, targets = lk.predict(model, lk.make_loader(ds, 32))
+    assert logits.shape == (70, 2)
+    assert torch.equal(targets, ds.tensors[1])
+    torch.testing.assert_close(logits, model(ds.tensors[0]))
