@@ -14,7 +14,7 @@ import torch
 
 from .train import History
 
-__all__ = ["to_display", "show_images", "plot_history"]
+__all__ = ["to_display", "show_images", "plot_history", "plot_confusion_matrix", "plot_shift_heatmap", "plot_accuracy_vs_shift", "plot_augmentations"]
 
 
 def to_display(image: torch.Tensor | np.ndarray, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> np.ndarray:
@@ -127,5 +127,210 @@ def plot_history(histories: History | dict[str, History], *, title: str | None =
         ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Lessons 04-05: confusion matrix, probabilities over shifts, accuracy vs shift
+# --------------------------------------------------------------------------
+
+
+def plot_confusion_matrix(cm: torch.Tensor | np.ndarray, classes: Sequence[str], *, normalize: bool = True, title: str | None = None) -> plt.Figure:
+    """A confusion matrix as a heatmap, rows = true class, columns = predicted.
+
+    Parameters
+    ----------
+    cm : (C, C) tensor or array of counts (from :func:`lessonkit.confusion_matrix`)
+    classes : sequence of C class names
+    normalize : bool
+        Show each row as fractions of that true class (the diagonal is then
+        the per-class accuracy); otherwise show the counts.
+
+    Examples
+    --------
+    >>> fig = plot_confusion_matrix(np.eye(2, dtype=int), ["a", "b"])  # doctest: +SKIP
+
+    Introduced in lesson 04.
+    """
+    m = cm.detach().cpu().numpy() if isinstance(cm, torch.Tensor) else np.asarray(cm)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"cm must be a square (C, C) matrix, got shape {m.shape}")
+    if len(classes) != m.shape[0]:
+        raise ValueError(f"cm has {m.shape[0]} classes but {len(classes)} class names were given")
+    if normalize:
+        rows = m.sum(axis=1, keepdims=True)
+        shown = np.divide(m, rows, out=np.zeros(m.shape, dtype=float), where=rows > 0)
+    else:
+        shown = m
+    c = m.shape[0]
+    fig, ax = plt.subplots(figsize=(0.55 * c + 2.5, 0.55 * c + 1.8))
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class" if normalize else "count")
+    top = shown.max() if shown.size else 0
+    for i in range(c):
+        for j in range(c):
+            text = f"{shown[i, j]:.2f}" if normalize else f"{int(shown[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if shown[i, j] > 0.6 * top else "black")
+    ax.set_xticks(range(c), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(c), classes, fontsize=8)
+    ax.set(xlabel="predicted class", ylabel="true class")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_shift_heatmap(
+    probs: torch.Tensor | np.ndarray | dict,
+    shifts: Sequence[int],
+    classes: Sequence[str],
+    *,
+    images: torch.Tensor | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> plt.Figure:
+    """Class probabilities of one image at each shift, as heatmaps side by side.
+
+    Parameters
+    ----------
+    probs : (S, C) tensor/array, or dict name -> (S, C)
+        From :func:`lessonkit.shift_probabilities`, one panel per model.
+    shifts : sequence of S ints
+        Row labels (pixels; negative = left).
+    classes : sequence of C class names
+    images : (S, C, H, W) tensor, optional
+        The shifted images, drawn as a strip above the heatmaps.
+    mean, std : optional
+        Normalisation to undo when drawing ``images``.
+
+    Introduced in lesson 05.
+    """
+    panels = probs if isinstance(probs, dict) else {"": probs}
+    if not panels:
+        raise ValueError("probs must hold at least one (S, C) matrix")
+    mats = {}
+    for name, p in panels.items():
+        a = p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else np.asarray(p)
+        if a.ndim != 2 or a.shape != (len(shifts), len(classes)):
+            raise ValueError(f"probs[{name!r}] must have shape ({len(shifts)}, {len(classes)}) = (shifts, classes), got {a.shape}")
+        mats[name] = a
+    k = len(mats)
+    s = len(shifts)
+    has_strip = images is not None
+    if has_strip and len(images) != s:
+        raise ValueError(f"got {s} shifts but {len(images)} images")
+    fig = plt.figure(figsize=(max(4.2 * k, 0.6 * s + 1), 4.4 + (1.0 if has_strip else 0)))
+    grid = fig.add_gridspec(2 if has_strip else 1, k, height_ratios=[1, 4.4] if has_strip else [1])
+    if has_strip:
+        strip = np.concatenate([to_display(images[i], mean, std) for i in range(s)], axis=1)
+        ax = fig.add_subplot(grid[0, :])
+        ax.imshow(strip, cmap="gray")
+        w = strip.shape[1] / s
+        ax.set_xticks([(i + 0.5) * w for i in range(s)], [f"{v:+d}" for v in shifts], fontsize=7)
+        ax.set_yticks([])
+        ax.set_title("shifted images (pixels)", fontsize=9)
+    for j, (name, a) in enumerate(mats.items()):
+        ax = fig.add_subplot(grid[-1, j])
+        ax.imshow(a.T, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        for si in range(s):
+            for ci in range(len(classes)):
+                if a[si, ci] >= 0.05:
+                    ax.text(si, ci, f"{a[si, ci]:.2f}", ha="center", va="center", fontsize=6, color="black" if a[si, ci] > 0.6 else "white")
+        ax.set_xticks(range(s), [f"{v:+d}" for v in shifts], fontsize=7)
+        ax.set_yticks(range(len(classes)), classes if j == 0 else [""] * len(classes), fontsize=8)
+        ax.set_xlabel("shift (pixels, + = right)")
+        if name:
+            ax.set_title(name)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_shift(results: dict[str, Sequence[float]], shifts: Sequence[int], *, title: str | None = None) -> plt.Figure:
+    """Test accuracy against shift size, one line per model.
+
+    Parameters
+    ----------
+    results : dict name -> sequence of accuracies (one per shift, in [0, 1])
+    shifts : sequence of int
+
+    Introduced in lesson 05.
+    """
+    if not results:
+        raise ValueError("results must hold at least one model")
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for i, (name, accs) in enumerate(results.items()):
+        if len(accs) != len(shifts):
+            raise ValueError(f"results[{name!r}] has {len(accs)} values for {len(shifts)} shifts")
+        ax.plot(list(shifts), [100 * a for a in accs], "-o", ms=4, color=f"C{i}", label=name)
+    ax.set(xlabel="shift (pixels, + = right)", ylabel="test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_augmentations(
+    image,
+    transforms: dict,
+    *,
+    n: int = 5,
+    seed: int = 0,
+    size: float = 1.5,
+    cmap: str = "gray",
+) -> plt.Figure:
+    """One row per transform: the original image, then ``n`` random draws of the transform.
+
+    Parameters
+    ----------
+    image : PIL image, tensor ``(C, H, W)`` or array
+        The input each transform receives (whatever the transforms accept).
+    transforms : dict name -> callable
+        Each is called ``n`` times on ``image``; outputs are shown with
+        :func:`to_display` (PIL images, tensors and arrays are accepted).
+    n : int
+        Random draws per transform.
+    seed : int
+        ``torch.manual_seed(seed)`` before each row, so the figure is reproducible.
+
+    Examples
+    --------
+    >>> from torchvision.transforms import v2  # doctest: +SKIP
+    >>> plot_augmentations(img, {"flip": v2.RandomHorizontalFlip()})  # doctest: +SKIP
+
+    Introduced in lesson 06.
+    """
+    if not isinstance(transforms, dict) or not transforms:
+        raise ValueError("transforms must be a non-empty dict of name -> callable")
+    for name, t in transforms.items():
+        if not callable(t):
+            raise TypeError(f"transforms[{name!r}] must be callable, got {type(t).__name__}")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+
+    def as_array(img) -> np.ndarray:
+        if isinstance(img, torch.Tensor):
+            if img.dtype == torch.uint8:
+                img = img.float() / 255
+            return to_display(img)
+        return to_display(np.asarray(img))
+
+    rows = len(transforms)
+    fig, axes = plt.subplots(rows, n + 1, figsize=(size * (n + 1) + 1.6, size * rows), squeeze=False)
+    original = as_array(image)
+    for r, (name, t) in enumerate(transforms.items()):
+        torch.manual_seed(seed)
+        for c in range(n + 1):
+            ax = axes[r, c]
+            img = original if c == 0 else as_array(t(image))
+            ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=0 if img.dtype != np.uint8 else None,
+                      vmax=1 if img.dtype != np.uint8 else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title("original" if c == 0 else f"draw {c}", fontsize=8)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     fig.tight_layout()
     return fig

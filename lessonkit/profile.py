@@ -123,6 +123,26 @@ def seed_worker(worker_id: int) -> None:
     random.seed(worker_seed)
 
 
+def _inline_figures() -> None:
+    """In a Jupyter kernel, make sure figures are shown inline.
+
+    A non-interactive backend inherited from the environment (``MPLBACKEND=agg``,
+    common on servers and in CI) would otherwise make every figure of a lesson
+    silently disappear from the notebook and from the book.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+        return
+    import matplotlib
+
+    if "inline" not in matplotlib.get_backend():
+        shell.run_line_magic("matplotlib", "inline")
+
+
 def setup(seed: int = 0, *, verbose: bool = True) -> tuple[Profile, torch.device]:
     """Seed everything, resolve device and profile, and print them once.
 
@@ -133,6 +153,7 @@ def setup(seed: int = 0, *, verbose: bool = True) -> tuple[Profile, torch.device
     (Profile, torch.device)
     """
     seed_everything(seed)
+    _inline_figures()
     dev = device()
     prof = profile(dev)
     if verbose:

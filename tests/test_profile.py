@@ -87,3 +87,16 @@ def test_setup_prints_profile_and_device_once(capsys, monkeypatch):
     assert out.count("\n") == 1
     assert f"profile: fast | device: {dev.type}" in out
     assert prof.name == "fast"
+
+
+def test_setup_shows_figures_inline_even_with_a_non_interactive_backend(monkeypatch):
+    """MPLBACKEND=agg (common on servers) must not make a lesson's figures vanish."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import lessonkit as lk, matplotlib.pyplot as plt\nlk.setup(verbose=False)\nplt.plot([1, 2]);")]
+    )
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    kinds = [key for out in nb.cells[0].outputs for key in out.get("data", {})]
+    assert "image/png" in kinds

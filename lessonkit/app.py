@@ -1,0 +1,376 @@
+"""The "find similar images" app: upload a photo, see the most similar reference images.
+
+Introduced in lesson 11 ("Image similarity search"). Start it with::
+
+    python -m lessonkit.app                      # ants and bees (validation split), best backbone
+    python -m lessonkit.app --folder my_photos   # any folder of images (sub-folders = labels)
+    python -m lessonkit.app --help
+
+It serves on http://127.0.0.1:7860 (this machine only) unless ``--host`` says
+otherwise. The reference images' feature vectors are computed once and cached
+on disk, under a key that hashes the backbone's name and weights, the image
+size and every reference file's path and contents, so changing any of them
+recomputes the features and nothing else does.
+
+The web interface is built with Gradio (the ``app`` extra:
+``pip install "lessonkit[app]"``); everything else here is plain Python and
+is what the tests and lesson 11 call directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .pretrained import PretrainedModel, image_transform, pretrained_model
+from .retrieval import SearchIndex, extract_features
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ReferenceSet",
+    "SimilarityFinder",
+    "UploadError",
+    "build_demo",
+    "cache_key",
+    "load_upload",
+    "main",
+    "reference_features",
+    "scan_reference_folder",
+]
+
+#: File name endings treated as images when scanning a reference folder.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+#: Uploads with more pixels than this are refused (a 50-megapixel photo is allowed).
+DEFAULT_MAX_PIXELS = 60_000_000
+#: Uploads are shrunk to this longest side before anything else (the network sees 224 px).
+WORKING_SIDE = 1024
+CACHE_VERSION = "1"
+
+
+class UploadError(ValueError):
+    """An upload that cannot be used; the message is meant for the user."""
+
+
+# --------------------------------------------------------------------------
+# Reference set and its cached features
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferenceSet:
+    """The images to search, in a fixed (sorted) order.
+
+    Attributes
+    ----------
+    root : Path
+    paths : list of Path
+        Every image file under ``root``, sorted.
+    labels : list of str
+        The first sub-folder of each path (``""`` for files directly in ``root``).
+    """
+
+    root: Path
+    paths: list[Path]
+    labels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def scan_reference_folder(root: str | os.PathLike) -> ReferenceSet:
+    """All images under ``root`` (recursively), labelled by their first sub-folder.
+
+    Introduced in lesson 11.
+
+    Raises
+    ------
+    ValueError
+        When ``root`` is not a folder or holds no image files.
+    """
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise ValueError(f"the reference folder {root} does not exist or is not a folder")
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not paths:
+        raise ValueError(f"the reference folder {root} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    labels = [p.relative_to(root).parts[0] if len(p.relative_to(root).parts) > 1 else "" for p in paths]
+    return ReferenceSet(root, paths, labels)
+
+
+def _module_fingerprint(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        h.update(name.encode())
+        h.update(str(tuple(tensor.shape)).encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_key(pm: PretrainedModel, reference: ReferenceSet, image_size: int) -> str:
+    """The hash that names a reference set's cached features.
+
+    Introduced in lesson 11. It covers the backbone (name, weights file
+    identity and the weights themselves), the image size, and each reference
+    image's path relative to the folder and its bytes.
+    """
+    h = hashlib.sha256()
+    h.update(f"lessonkit-app-v{CACHE_VERSION}|{pm.name}|{pm.weights_id}|{image_size}|".encode())
+    h.update(_module_fingerprint(pm.backbone).encode())
+    for path in reference.paths:
+        h.update(str(path.relative_to(reference.root)).encode() + b"\0")
+        with open(path, "rb") as f:
+            h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+class _FileDataset(Dataset):
+    def __init__(self, paths: Sequence[Path], transform) -> None:
+        self.paths, self.transform = list(paths), transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        try:
+            with Image.open(self.paths[i]) as im:
+                im.load()
+                return self.transform(im), i
+        except Exception as exc:  # noqa: BLE001 - name the file that failed
+            raise ValueError(f"reference image {self.paths[i]} cannot be read: {exc}") from exc
+
+
+def reference_features(
+    pm: PretrainedModel,
+    reference: ReferenceSet,
+    *,
+    cache_dir: str | os.PathLike,
+    image_size: int = 224,
+    batch_size: int = 32,
+) -> tuple[torch.Tensor, bool]:
+    """L2-normalised features of every reference image, from the disk cache when valid.
+
+    Introduced in lesson 11.
+
+    Returns
+    -------
+    (features, from_cache)
+        ``float32 (N, D)`` features in ``reference.paths`` order, and whether
+        they were read from the cache (False: computed now and cached).
+    """
+    key = cache_key(pm, reference, image_size)
+    cache_dir = Path(cache_dir)
+    path = cache_dir / f"reference-{pm.name}-{key[:24]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) == key and z["features"].shape[0] == len(reference):
+                    return torch.from_numpy(z["features"].copy()), True
+        except Exception:  # noqa: BLE001 - a damaged cache file is simply recomputed
+            pass
+    transform = image_transform(image_size, mean=pm.mean, std=pm.std)
+    feats, _ = extract_features(pm.backbone, _FileDataset(reference.paths, transform), batch_size=batch_size)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=cache_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, features=feats.numpy(), key=np.array(key))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return feats, False
+
+
+# --------------------------------------------------------------------------
+# Uploads and search
+# --------------------------------------------------------------------------
+
+
+def load_upload(path: str | os.PathLike | None, *, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Open an uploaded file as an RGB PIL image, or raise :class:`UploadError`.
+
+    Introduced in lesson 11. Handles greyscale, palette, 16-bit and RGBA
+    images (transparency is composited onto white); shrinks large images to
+    at most ``WORKING_SIDE`` pixels on the longest side; refuses files that are
+    not images, truncated or corrupt images, and images with more than
+    ``max_pixels`` pixels, with a message that says which.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from .pretrained import _to_rgb
+
+    if path is None:
+        raise UploadError("Please upload an image first.")
+    path = Path(path)
+    if not path.is_file():
+        raise UploadError("The upload did not arrive; please try again.")
+    if path.stat().st_size == 0:
+        raise UploadError("The uploaded file is empty.")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise UploadError(
+                    f"This image is too large: {w} × {h} = {w * h / 1e6:.0f} megapixels; "
+                    f"the limit is {max_pixels / 1e6:.0f} megapixels. Please upload a smaller version."
+                )
+            im.draft("RGB", (WORKING_SIDE, WORKING_SIDE))  # JPEG: decode at reduced size, fast
+            im.load()
+            image = _to_rgb(im)
+            image.thumbnail((WORKING_SIDE, WORKING_SIDE))
+            return image.copy()
+    except UploadError:
+        raise
+    except UnidentifiedImageError:
+        raise UploadError("This file is not an image that can be read (try a JPEG or PNG photo).") from None
+    except Image.DecompressionBombError:
+        raise UploadError(f"This image is too large (the limit is {max_pixels / 1e6:.0f} megapixels).") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UploadError(f"This image file is damaged or truncated and cannot be decoded ({exc}).") from None
+
+
+class SimilarityFinder:
+    """A reference set, its cached features and a :class:`SearchIndex`, ready to query.
+
+    Introduced in lesson 11.
+
+    Parameters
+    ----------
+    pm : PretrainedModel
+        The backbone that turns images into feature vectors.
+    reference : ReferenceSet
+    cache_dir : path
+        Where the reference features are cached.
+    image_size : int
+        Side of the square crop the backbone sees.
+    max_pixels : int
+        Uploads larger than this are refused.
+    """
+
+    def __init__(
+        self,
+        pm: PretrainedModel,
+        reference: ReferenceSet,
+        *,
+        cache_dir: str | os.PathLike,
+        image_size: int = 224,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.pm = pm
+        self.reference = reference
+        self.image_size = image_size
+        self.max_pixels = max_pixels
+        self.transform = image_transform(image_size, mean=pm.mean, std=pm.std)
+        features, self.from_cache = reference_features(pm, reference, cache_dir=cache_dir, image_size=image_size)
+        self.index = SearchIndex(features, normalize=False)
+
+    def query(self, image, k: int = 5) -> list[tuple[Path, str, float]]:
+        """The ``k`` most similar reference images to a PIL image: ``(path, label, score)``."""
+        k = max(1, min(int(k), len(self.reference)))
+        feats, _ = extract_features(self.pm.backbone, self.transform(image).unsqueeze(0))
+        scores, idx = self.index.search(feats, k)
+        return [(self.reference.paths[i], self.reference.labels[i], float(s)) for s, i in zip(scores[0].tolist(), idx[0].tolist())]
+
+    def find(self, upload: str | os.PathLike | None, k: int = 5) -> tuple[list[tuple[str, str]], str]:
+        """What the web page shows for one upload: gallery items and a message. Never raises."""
+        try:
+            image = load_upload(upload, max_pixels=self.max_pixels)
+        except UploadError as exc:
+            return [], f"**Could not use this upload.** {exc}"
+        try:
+            matches = self.query(image, k)
+        except Exception as exc:  # noqa: BLE001 - the page must keep working whatever happens
+            return [], f"**Something went wrong while searching:** {type(exc).__name__}: {exc}"
+        gallery = [(str(p), f"{label + ' · ' if label else ''}similarity {s:.3f}") for p, label, s in matches]
+        return gallery, (
+            f"Top {len(matches)} of {len(self.reference)} reference images by cosine similarity of "
+            f"{self.pm.pretty_name} features (1 = same direction)."
+        )
+
+
+def build_demo(finder: SimilarityFinder, k: int = 5):
+    """The Gradio page around a :class:`SimilarityFinder` (API name ``/find``)."""
+    import gradio as gr
+
+    k_max = min(20, len(finder.reference))
+    with gr.Blocks(title="Find similar images") as demo:
+        gr.Markdown(
+            "# Find similar images\n"
+            f"Upload a photo; the app shows the most similar of {len(finder.reference)} reference images "
+            f"in `{finder.reference.root.name}` with their cosine similarity. "
+            f"Backbone: {finder.pm.describe()}."
+        )
+        with gr.Row():
+            upload = gr.File(label="Image to search with", type="filepath")
+            k_slider = gr.Slider(1, k_max, value=min(k, k_max), step=1, label="How many matches (k)")
+        button = gr.Button("Find similar images", variant="primary")
+        message = gr.Markdown()
+        gallery = gr.Gallery(label="Most similar reference images", columns=5, height="auto")
+        button.click(finder.find, inputs=[upload, k_slider], outputs=[gallery, message], api_name="find")
+        upload.upload(finder.find, inputs=[upload, k_slider], outputs=[gallery, message], api_name=False)
+    return demo
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .pretrained import BACKBONES
+
+    p = argparse.ArgumentParser(
+        prog="python -m lessonkit.app",
+        description="Find similar images: upload a photo and get the most similar images of a reference set "
+        "(lesson 11 of 'CNNs for Computer Vision').",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--folder", type=Path, help="reference folder of images (sub-folders are shown as labels)")
+    src.add_argument(
+        "--dataset", default="hymenoptera", choices=("hymenoptera", "cats_vs_dogs"),
+        help="a course dataset to use as the reference set (default: hymenoptera, i.e. ants and bees)",
+    )
+    p.add_argument("--split", default="val", help="split of --dataset (default: val)")
+    p.add_argument("--backbone", choices=BACKBONES, default=None, help="backbone to prefer (default: the best available)")
+    p.add_argument("--k", type=int, default=5, help="number of matches shown at first (default: 5)")
+    p.add_argument("--image-size", type=int, default=224, help="crop size the backbone sees (default: 224)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="where reference features are cached (default: <lessonkit cache>/app)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse larger uploads (default: {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m lessonkit.app``."""
+    args = _parser().parse_args(argv)
+    from .data import cache_dir, load_dataset
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if args.folder is not None:
+        reference = scan_reference_folder(args.folder)
+    else:
+        reference = scan_reference_folder(load_dataset(args.dataset, args.split).root)
+    pm = pretrained_model(args.backbone)
+    print(f"Backbone: {pm.describe()}")
+    finder = SimilarityFinder(
+        pm, reference, cache_dir=args.cache_dir or cache_dir() / "app", image_size=args.image_size, max_pixels=args.max_pixels
+    )
+    print(f"Reference set: {len(reference)} images in {reference.root} (features {'read from the cache' if finder.from_cache else 'computed and cached'})")
+    build_demo(finder, args.k).launch(
+        server_name=args.host, server_port=args.port, allowed_paths=[str(reference.root)], max_file_size="100mb"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,636 @@
+"""Small teaching versions of the landmark CNN architectures, LeNet to ConvNeXt.
+
+Introduced in lesson 08 ("From LeNet to ConvNeXt"). Each class shows one
+design idea in a few lines; the full-size networks come from
+``torchvision.models``. :class:`DeepNet` builds the plain and residual
+networks of the same depth used in the degradation experiment.
+
+All blocks keep PyTorch's ``(N, C, H, W)`` layout and default
+initialisation unless their docstring says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "LeNet5",
+    "AlexNetSmall",
+    "vgg_block",
+    "InceptionModule",
+    "BasicBlock",
+    "Bottleneck",
+    "depthwise_separable_conv",
+    "xresnet_stem",
+    "XResBlock",
+    "SqueezeExcitation",
+    "DenseBlock",
+    "ResNeXtBlock",
+    "ConvNeXtBlock",
+    "DeepNet",
+]
+
+
+def _check_int(name: str, value: object, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_odd(name: str, value: object) -> int:
+    _check_int(name, value)
+    if value % 2 == 0:  # type: ignore[operator]
+        raise ValueError(f"{name} must be odd so that 'same' padding exists, got {value}")
+    return value  # type: ignore[return-value]
+
+
+def _check_input(x: torch.Tensor, channels: int, who: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{who} expects a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 4 or x.shape[1] != channels:
+        raise ValueError(f"{who} expects input of shape (N, {channels}, H, W), got {tuple(x.shape)}")
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 (LeCun et al., 1998) in modern PyTorch.
+
+    Two 5×5 convolutions (6 and 16 channels), each followed by 2×2 average
+    pooling ("subsampling"), then fully connected layers of 120 and 84 units
+    with tanh. As in most re-implementations, C3 connects to all six input
+    maps (the paper used a sparse connection table) and the output is a
+    plain linear layer instead of RBF units.
+
+    Parameters
+    ----------
+    in_channels : int
+    num_classes : int
+    in_size : {28, 32}
+        32 is the paper's input; 28×28 inputs (MNIST, Fashion-MNIST) are
+        padded by 2 in the first convolution so the shapes stay the same.
+
+    Examples
+    --------
+    >>> LeNet5()(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, in_size: int = 28) -> None:
+        super().__init__()
+        _check_int("in_channels", in_channels)
+        _check_int("num_classes", num_classes)
+        if in_size not in (28, 32):
+            raise ValueError(f"in_size must be 28 or 32, got {in_size!r}")
+        self.in_channels, self.in_size = in_channels, in_size
+        pad = 2 if in_size == 28 else 0
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 6, 5, padding=pad), nn.Tanh(), nn.AvgPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "LeNet5")
+        if x.shape[-2:] != (self.in_size, self.in_size):
+            raise ValueError(f"LeNet5 was built for {self.in_size}x{self.in_size} inputs, got {tuple(x.shape[-2:])}")
+        return self.classifier(self.features(x))
+
+
+class AlexNetSmall(nn.Module):
+    """An AlexNet-style network (Krizhevsky et al., 2012) sized for 32×32 images.
+
+    Keeps AlexNet's ideas: five convolutions with ReLU, overlapping 3×3
+    max-pooling with stride 2, and a classifier of two wide fully connected
+    layers with dropout. Widths are a quarter of the original's.
+
+    Examples
+    --------
+    >>> AlexNetSmall()(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, dropout: float = 0.5) -> None:
+        super().__init__()
+        _check_int("in_channels", in_channels)
+        _check_int("num_classes", num_classes)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.in_channels = in_channels
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 16, 5, stride=1, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),                                   # 32 -> 15
+            nn.Conv2d(16, 48, 5, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),                                   # 15 -> 7
+            nn.Conv2d(48, 96, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(96, 64, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),                                   # 7 -> 3
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout), nn.Linear(64 * 3 * 3, 512), nn.ReLU(inplace=True),
+            nn.Dropout(dropout), nn.Linear(512, 512), nn.ReLU(inplace=True),
+            nn.Linear(512, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "AlexNetSmall")
+        if x.shape[-2:] != (32, 32):
+            raise ValueError(f"AlexNetSmall expects 32x32 inputs, got {tuple(x.shape[-2:])}")
+        return self.classifier(self.features(x))
+
+
+def vgg_block(in_channels: int, out_channels: int, num_convs: int, batch_norm: bool = False) -> nn.Sequential:
+    """A VGG block: ``num_convs`` 3×3 convolutions (padding 1) with ReLU, then 2×2 max-pooling.
+
+    VGG-16's convolutional part is five such blocks with (2, 2, 3, 3, 3)
+    convolutions and widths (64, 128, 256, 512, 512).
+
+    Examples
+    --------
+    >>> vgg_block(3, 64, 2)(torch.zeros(1, 3, 32, 32)).shape
+    torch.Size([1, 64, 16, 16])
+
+    Introduced in lesson 08.
+    """
+    _check_int("in_channels", in_channels)
+    _check_int("out_channels", out_channels)
+    _check_int("num_convs", num_convs)
+    layers: list[nn.Module] = []
+    for i in range(num_convs):
+        layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(nn.ReLU(inplace=True))
+    layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+def _conv_bn_relu(cin: int, cout: int, k: int | tuple[int, int], stride: int = 1, groups: int = 1) -> nn.Sequential:
+    pad = (k[0] // 2, k[1] // 2) if isinstance(k, tuple) else k // 2
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride=stride, padding=pad, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class InceptionModule(nn.Module):
+    """A GoogLeNet Inception module: four parallel branches, concatenated.
+
+    Branches: 1×1; 1×1 reduction then 3×3; 1×1 reduction then 5×5; 3×3
+    max-pooling then 1×1 projection. The 1×1 reductions shrink the channels
+    before the expensive convolutions. With ``factorised=True`` the 5×5 is
+    replaced by two 3×3 convolutions (same receptive field, fewer weights),
+    as in Inception v3.
+
+    Parameters
+    ----------
+    in_channels, c1, c3_reduce, c3, c5_reduce, c5, pool_proj : int
+        Channel counts, named as in GoogLeNet's Table 1.
+    factorised : bool
+
+    Examples
+    --------
+    >>> m = InceptionModule(192, 64, 96, 128, 16, 32, 32)  # GoogLeNet's 3a
+    >>> m(torch.zeros(1, 192, 28, 28)).shape
+    torch.Size([1, 256, 28, 28])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, in_channels: int, c1: int, c3_reduce: int, c3: int, c5_reduce: int, c5: int, pool_proj: int, factorised: bool = False) -> None:
+        super().__init__()
+        for name, v in dict(in_channels=in_channels, c1=c1, c3_reduce=c3_reduce, c3=c3, c5_reduce=c5_reduce, c5=c5, pool_proj=pool_proj).items():
+            _check_int(name, v)
+        self.in_channels = in_channels
+        self.out_channels = c1 + c3 + c5 + pool_proj
+        self.branch1 = _conv_bn_relu(in_channels, c1, 1)
+        self.branch3 = nn.Sequential(_conv_bn_relu(in_channels, c3_reduce, 1), _conv_bn_relu(c3_reduce, c3, 3))
+        if factorised:
+            self.branch5 = nn.Sequential(_conv_bn_relu(in_channels, c5_reduce, 1), _conv_bn_relu(c5_reduce, c5, 3), _conv_bn_relu(c5, c5, 3))
+        else:
+            self.branch5 = nn.Sequential(_conv_bn_relu(in_channels, c5_reduce, 1), _conv_bn_relu(c5_reduce, c5, 5))
+        self.branch_pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), _conv_bn_relu(in_channels, pool_proj, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "InceptionModule")
+        return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)], dim=1)
+
+
+def _shortcut(cin: int, cout: int, stride: int, avg_down: bool = False) -> nn.Module:
+    """Identity when shapes match, else a (strided) 1×1 convolution + BN; ResNet-D pools first."""
+    if stride == 1 and cin == cout:
+        return nn.Identity()
+    if avg_down:
+        pool: list[nn.Module] = [nn.AvgPool2d(stride, ceil_mode=True, count_include_pad=False)] if stride > 1 else []
+        return nn.Sequential(*pool, nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block: ``relu(F(x) + shortcut(x))`` with F = conv3×3-BN-ReLU-conv3×3-BN.
+
+    The shortcut is the identity when the shape is unchanged, otherwise a
+    strided 1×1 convolution with batch norm (ResNet's "option B").
+
+    Examples
+    --------
+    >>> BasicBlock(64, 128, stride=2)(torch.zeros(1, 64, 8, 8)).shape
+    torch.Size([1, 128, 4, 4])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        _check_int("in_channels", in_channels)
+        _check_int("out_channels", out_channels)
+        _check_int("stride", stride)
+        self.in_channels = in_channels
+        self.residual = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut = _shortcut(in_channels, out_channels, stride)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "BasicBlock")
+        return self.relu(self.residual(x) + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    """ResNet's bottleneck block: 1×1 reduce, 3×3, 1×1 expand (×4), plus the shortcut.
+
+    Parameters
+    ----------
+    in_channels : int
+    width : int
+        Channels of the 3×3 convolution; the block outputs ``4 * width``.
+    stride : int
+        Applied in the 3×3 convolution (torchvision's "ResNet v1.5").
+
+    Examples
+    --------
+    >>> Bottleneck(256, 64)(torch.zeros(1, 256, 8, 8)).shape
+    torch.Size([1, 256, 8, 8])
+
+    Introduced in lesson 08.
+    """
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, width: int, stride: int = 1) -> None:
+        super().__init__()
+        _check_int("in_channels", in_channels)
+        _check_int("width", width)
+        _check_int("stride", stride)
+        self.in_channels = in_channels
+        out = width * self.expansion
+        self.residual = nn.Sequential(
+            nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out),
+        )
+        self.shortcut = _shortcut(in_channels, out, stride)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "Bottleneck")
+        return self.relu(self.residual(x) + self.shortcut(x))
+
+
+def depthwise_separable_conv(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> nn.Sequential:
+    """A depthwise ``k×k`` convolution (one filter per channel) followed by a pointwise 1×1 convolution.
+
+    Weights: ``C_in·k² + C_in·C_out`` instead of ``C_in·C_out·k²`` for a full
+    convolution (biases omitted; batch norm follows each convolution).
+
+    Examples
+    --------
+    >>> depthwise_separable_conv(32, 64)(torch.zeros(1, 32, 8, 8)).shape
+    torch.Size([1, 64, 8, 8])
+
+    Introduced in lesson 08.
+    """
+    _check_int("in_channels", in_channels)
+    _check_int("out_channels", out_channels)
+    _check_odd("kernel_size", kernel_size)
+    _check_int("stride", stride)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, in_channels, kernel_size, stride=stride, padding=kernel_size // 2, groups=in_channels, bias=False),
+        nn.BatchNorm2d(in_channels),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(in_channels, out_channels, 1, bias=False),
+        nn.BatchNorm2d(out_channels),
+    )
+
+
+def xresnet_stem(in_channels: int = 3, widths: Sequence[int] = (32, 32, 64)) -> nn.Sequential:
+    """xResNet's stem (ResNet-C, He et al. 2019): three 3×3 convolutions instead of one 7×7, then max-pooling.
+
+    The first convolution has stride 2, so the stem divides height and width by 4.
+
+    Examples
+    --------
+    >>> xresnet_stem()(torch.zeros(1, 3, 64, 64)).shape
+    torch.Size([1, 64, 16, 16])
+
+    Introduced in lesson 08.
+    """
+    _check_int("in_channels", in_channels)
+    if len(widths) == 0:
+        raise ValueError("widths must name at least one convolution")
+    layers: list[nn.Module] = []
+    cin = in_channels
+    for i, w in enumerate(widths):
+        _check_int(f"widths[{i}]", w)
+        layers.append(_conv_bn_relu(cin, w, 3, stride=2 if i == 0 else 1))
+        cin = w
+    layers.append(nn.MaxPool2d(3, stride=2, padding=1))
+    return nn.Sequential(*layers)
+
+
+class XResBlock(nn.Module):
+    """A residual block with xResNet's tweaks.
+
+    - ResNet-D shortcut: when downsampling, average-pool *then* apply the 1×1
+      convolution, so no activations are skipped by a strided 1×1.
+    - The last batch norm of the residual branch starts at zero (``γ = 0``),
+      so the block starts as the identity.
+    - With ``separable=True`` each 3×3 convolution is depthwise-separable
+      (MobileNet/Xception style), cutting weights and mult-adds.
+
+    Examples
+    --------
+    >>> XResBlock(32, 64, stride=2)(torch.zeros(1, 32, 16, 16)).shape
+    torch.Size([1, 64, 8, 8])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, separable: bool = True) -> None:
+        super().__init__()
+        _check_int("in_channels", in_channels)
+        _check_int("out_channels", out_channels)
+        _check_int("stride", stride)
+        self.in_channels = in_channels
+        if separable:
+            first = depthwise_separable_conv(in_channels, out_channels, 3, stride)
+            second = depthwise_separable_conv(out_channels, out_channels, 3)
+            self.residual = nn.Sequential(*first, nn.ReLU(inplace=True), *second)
+        else:
+            self.residual = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+                nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+            )
+        nn.init.zeros_(self.residual[-1].weight)
+        self.shortcut = _shortcut(in_channels, out_channels, stride, avg_down=True)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "XResBlock")
+        return self.relu(self.residual(x) + self.shortcut(x))
+
+
+class SqueezeExcitation(nn.Module):
+    """Squeeze-and-excitation (Hu et al., 2018): rescale each channel by a learned gate.
+
+    Squeeze: global average pooling gives one number per channel. Excite: a
+    two-layer bottleneck (``C -> C/r -> C``, ReLU then sigmoid) turns them
+    into gates in (0, 1) that multiply the channels.
+
+    Parameters
+    ----------
+    channels : int
+    reduction : int
+        The bottleneck ratio ``r`` (16 in the paper); the hidden width is
+        ``max(1, channels // reduction)``.
+
+    Examples
+    --------
+    >>> SqueezeExcitation(64)(torch.ones(1, 64, 4, 4)).shape
+    torch.Size([1, 64, 4, 4])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        _check_int("channels", channels)
+        _check_int("reduction", reduction)
+        self.channels = channels
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def gates(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-channel gates, shape ``(N, C, 1, 1)``."""
+        _check_input(x, self.channels, "SqueezeExcitation")
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gates(x)
+
+
+class _DenseLayer(nn.Module):
+    def __init__(self, cin: int, growth: int, bn_size: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.BatchNorm2d(cin), nn.ReLU(inplace=True), nn.Conv2d(cin, bn_size * growth, 1, bias=False),
+            nn.BatchNorm2d(bn_size * growth), nn.ReLU(inplace=True), nn.Conv2d(bn_size * growth, growth, 3, padding=1, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class DenseBlock(nn.Module):
+    """A DenseNet block (Huang et al., 2017): every layer sees all earlier feature maps.
+
+    Layer ``i`` takes the concatenation of the block input and the outputs of
+    layers ``0..i-1`` and adds ``growth_rate`` new channels (BN-ReLU-1×1
+    conv to ``bn_size * growth_rate`` channels, BN-ReLU-3×3 conv). The block
+    outputs ``in_channels + num_layers * growth_rate`` channels.
+
+    Examples
+    --------
+    >>> DenseBlock(64, num_layers=6, growth_rate=32)(torch.zeros(1, 64, 8, 8)).shape
+    torch.Size([1, 256, 8, 8])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, in_channels: int, num_layers: int, growth_rate: int = 32, bn_size: int = 4) -> None:
+        super().__init__()
+        _check_int("in_channels", in_channels)
+        _check_int("num_layers", num_layers)
+        _check_int("growth_rate", growth_rate)
+        _check_int("bn_size", bn_size)
+        self.in_channels = in_channels
+        self.out_channels = in_channels + num_layers * growth_rate
+        self.layers = nn.ModuleList(_DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size) for i in range(num_layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "DenseBlock")
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(torch.cat(features, dim=1)))
+        return torch.cat(features, dim=1)
+
+
+class ResNeXtBlock(nn.Module):
+    """A ResNeXt block (Xie et al., 2017): a bottleneck whose 3×3 is a grouped convolution.
+
+    ``cardinality`` parallel paths of ``group_width`` channels each are one
+    grouped convolution with ``groups=cardinality``. ResNeXt-50 (32×4d)
+    uses cardinality 32 and group width 4 in its first stage.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    cardinality : int
+    group_width : int
+        Channels per group; the 3×3 convolution has ``cardinality * group_width`` channels.
+    stride : int
+
+    Examples
+    --------
+    >>> ResNeXtBlock(256, 256, cardinality=32, group_width=4)(torch.zeros(1, 256, 8, 8)).shape
+    torch.Size([1, 256, 8, 8])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, cardinality: int = 32, group_width: int = 4, stride: int = 1) -> None:
+        super().__init__()
+        for name, v in dict(in_channels=in_channels, out_channels=out_channels, cardinality=cardinality, group_width=group_width, stride=stride).items():
+            _check_int(name, v)
+        self.in_channels = in_channels
+        width = cardinality * group_width
+        self.residual = nn.Sequential(
+            nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=cardinality, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut = _shortcut(in_channels, out_channels, stride)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "ResNeXtBlock")
+        return self.relu(self.residual(x) + self.shortcut(x))
+
+
+class ConvNeXtBlock(nn.Module):
+    """A ConvNeXt block (Liu et al., 2022): a convolutional network modernised with transformer habits.
+
+    Depthwise 7×7 convolution, LayerNorm over channels, an inverted
+    bottleneck (1×1 to ``4·dim``, GELU, 1×1 back to ``dim``), a learnable
+    per-channel "layer scale" (initialised at ``layer_scale``), and the
+    residual connection. No batch norm, one activation per block.
+
+    Examples
+    --------
+    >>> ConvNeXtBlock(96)(torch.zeros(1, 96, 14, 14)).shape
+    torch.Size([1, 96, 14, 14])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, dim: int, kernel_size: int = 7, expansion: int = 4, layer_scale: float = 1e-6) -> None:
+        super().__init__()
+        _check_int("dim", dim)
+        _check_odd("kernel_size", kernel_size)
+        _check_int("expansion", expansion)
+        self.dim = dim
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, expansion * dim)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(expansion * dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.dim, "ConvNeXtBlock")
+        y = self.dwconv(x).permute(0, 2, 3, 1)  # channels last for LayerNorm / Linear
+        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
+        return x + (self.gamma * y).permute(0, 3, 1, 2)
+
+
+class _PlainBlock(nn.Module):
+    """Two conv-BN layers without the shortcut: the 'plain' twin of :class:`BasicBlock`."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.residual = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+        )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.residual(x))
+
+
+class DeepNet(nn.Module):
+    """A CIFAR-style ResNet (He et al., 2016, section 4.2) or its plain twin of the same depth.
+
+    A 3×3 stem convolution, three stages of ``blocks_per_stage`` two-layer
+    blocks (widths ``w, 2w, 4w``; the first block of stages 2 and 3 halves
+    the resolution), global average pooling and a linear layer: ``6n + 2``
+    weight layers. ``residual=True`` uses :class:`BasicBlock`; ``False`` the
+    same block without the shortcut. When shapes change, the residual
+    version's shortcut is a 1×1 convolution, so it has slightly more
+    parameters (see :func:`count_parameters`).
+
+    Parameters
+    ----------
+    residual : bool
+    blocks_per_stage : int
+        ``n``; depth is ``6n + 2`` (n=3: 20 layers, n=9: 56 layers).
+    width : int
+    in_channels, num_classes : int
+
+    Examples
+    --------
+    >>> net = DeepNet(residual=True, blocks_per_stage=1, width=8)
+    >>> net(torch.zeros(2, 1, 28, 28)).shape, net.depth
+    (torch.Size([2, 10]), 8)
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, residual: bool, blocks_per_stage: int = 3, width: int = 16, in_channels: int = 1, num_classes: int = 10) -> None:
+        super().__init__()
+        if not isinstance(residual, bool):
+            raise TypeError(f"residual must be a bool, got {type(residual).__name__}")
+        _check_int("blocks_per_stage", blocks_per_stage)
+        _check_int("width", width)
+        _check_int("in_channels", in_channels)
+        _check_int("num_classes", num_classes)
+        self.in_channels = in_channels
+        self.depth = 6 * blocks_per_stage + 2
+        block = BasicBlock if residual else _PlainBlock
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        cin = width
+        for stage, w in enumerate((width, 2 * width, 4 * width)):
+            for i in range(blocks_per_stage):
+                stride = 2 if stage > 0 and i == 0 else 1
+                layers.append(block(cin, w, stride))
+                cin = w
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, self.in_channels, "DeepNet")
+        return self.head(self.features(x))

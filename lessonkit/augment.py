@@ -1,0 +1,710 @@
+"""Batched data augmentation on the device, MixUp and CutMix.
+
+Introduced in lesson 06 ("The augmentation gallery") and lesson 07 ("What
+augmentation costs"). The usual way to augment is per sample, inside a
+dataset's ``__getitem__``: one image at a time, in Python, on the CPU. The
+helpers here transform a whole batch ``(N, C, H, W)`` at once, with a different
+random draw per image, on whatever device the batch lives on, so they can run
+inside the training loop: ``lk.fit(..., batch_transform=RandomShift(4))``.
+
+Every batch transform is a callable ``(x, y) -> (x, y)``. Geometric ones keep
+the labels; :class:`MixUp` and :class:`CutMix` turn integer labels into soft
+label vectors (rows summing to 1) that :class:`torch.nn.CrossEntropyLoss`
+accepts directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from .shift import translate
+
+__all__ = [
+    "random_shift",
+    "random_hflip",
+    "affine",
+    "random_affine",
+    "RandomShift",
+    "RandomFlip",
+    "RandomAffine",
+    "Compose",
+    "MixUp",
+    "CutMix",
+    "mixup",
+    "cutmix",
+    "PerSampleShift",
+    "PILAugmentedDataset",
+    "DeviceLoader",
+    "as_tensors",
+]
+
+BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+# --------------------------------------------------------------------------
+# Validation helpers
+# --------------------------------------------------------------------------
+
+
+def _check_batch(x: torch.Tensor, name: str = "x") -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be a batch of shape (N, C, H, W), got {tuple(x.shape)}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{name} must be a float tensor (convert uint8 images first), got {x.dtype}")
+
+
+def _check_nonneg_int(value: int, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+
+
+def _check_prob(p: float, name: str = "p") -> None:
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(n, generator=generator, dtype=torch.float64) * (high - low) + low
+
+
+# --------------------------------------------------------------------------
+# Functional batched transforms
+# --------------------------------------------------------------------------
+
+
+def random_shift(
+    x: torch.Tensor,
+    max_shift: int,
+    *,
+    axis: str = "x",
+    fill: float | Sequence[float] = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Move each image of a batch by its own random whole-pixel shift.
+
+    Each shift is drawn uniformly from the integers ``-max_shift .. max_shift``
+    (the same distribution as :class:`PerSampleShift`).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Float batch ``(N, C, H, W)`` on any device.
+    max_shift : int
+        Largest shift in pixels (0 = identity).
+    axis : {"x", "y", "both"}
+        Shift horizontally, vertically, or both (independent draws).
+    fill : float or sequence of C floats
+        Value of uncovered pixels (``-mean/std`` is black for normalised data).
+    generator : torch.Generator, optional
+        A CPU generator, for reproducible draws.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape, device and dtype.
+
+    Examples
+    --------
+    >>> x = torch.zeros(8, 1, 28, 28)
+    >>> random_shift(x, 4).shape
+    torch.Size([8, 1, 28, 28])
+
+    Introduced in lesson 05; made fast in lesson 07.
+    """
+    _check_batch(x)
+    _check_nonneg_int(max_shift, "max_shift")
+    if axis not in ("x", "y", "both"):
+        raise ValueError(f"axis must be 'x', 'y' or 'both', got {axis!r}")
+    n = x.shape[0]
+    zeros = torch.zeros(n, dtype=torch.long)
+    dx = torch.randint(-max_shift, max_shift + 1, (n,), generator=generator) if axis in ("x", "both") else zeros
+    dy = torch.randint(-max_shift, max_shift + 1, (n,), generator=generator) if axis in ("y", "both") else zeros
+    return translate(x, dx, dy, fill=fill, mode="fill")
+
+
+def random_hflip(x: torch.Tensor, p: float = 0.5, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with probability ``p``, independently.
+
+    Examples
+    --------
+    >>> x = torch.arange(3.).view(1, 1, 1, 3)
+    >>> random_hflip(x, p=1.0)[0, 0, 0].tolist()
+    [2.0, 1.0, 0.0]
+
+    Introduced in lesson 06.
+    """
+    _check_batch(x)
+    _check_prob(p)
+    flip = (torch.rand(x.shape[0], generator=generator) < p).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(flip, x.flip(-1), x)
+
+
+def _per_sample(value: float | Sequence[float] | torch.Tensor, n: int, name: str) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=torch.float64)
+    if t.ndim == 0:
+        return t.expand(n)
+    if t.shape != (n,):
+        raise ValueError(f"{name} must be a number or have shape ({n},), got {tuple(t.shape)}")
+    return t
+
+
+def affine(
+    x: torch.Tensor,
+    angle: float | Sequence[float] | torch.Tensor = 0.0,
+    translate: tuple[float, float] | torch.Tensor = (0.0, 0.0),
+    scale: float | Sequence[float] | torch.Tensor = 1.0,
+    shear: float | Sequence[float] | torch.Tensor = 0.0,
+    *,
+    fill: float | Sequence[float] = 0.0,
+    mode: str = "bilinear",
+) -> torch.Tensor:
+    """Apply an affine map to each image of a batch (one map per image allowed).
+
+    The map is ``translate ∘ rotate(angle) ∘ shear ∘ scale`` about the image
+    centre. ``angle`` in degrees, counter-clockwise as seen on screen (like
+    ``torchvision.transforms.v2.functional.rotate``; note that torchvision's
+    functional ``affine`` counts its angle clockwise); ``translate`` in pixels
+    ``(dx, dy)`` (right, down); ``shear`` in degrees, parallel to the x axis,
+    as torchvision's ``shear[0]``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Float batch ``(N, C, H, W)``.
+    angle, scale, shear : float or (N,) tensor
+    translate : (dx, dy) or (N, 2) tensor, in pixels
+    fill : float or sequence of C floats
+        Value of the pixels that come from outside the image.
+    mode : {"bilinear", "nearest"}
+
+    Examples
+    --------
+    >>> x = torch.rand(2, 1, 8, 8)
+    >>> torch.allclose(affine(x), x, atol=1e-6)
+    True
+
+    Introduced in lesson 06.
+    """
+    _check_batch(x)
+    if mode not in ("bilinear", "nearest"):
+        raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode!r}")
+    n, c, h, w = x.shape
+    ang = torch.deg2rad(_per_sample(angle, n, "angle"))
+    sc = _per_sample(scale, n, "scale")
+    if (sc <= 0).any():
+        raise ValueError("scale must be positive")
+    sh = torch.deg2rad(_per_sample(shear, n, "shear"))
+    t = torch.as_tensor(translate, dtype=torch.float64)
+    if t.shape == (2,):
+        t = t.expand(n, 2)
+    if t.shape != (n, 2):
+        raise ValueError(f"translate must be (dx, dy) or have shape ({n}, 2), got {tuple(t.shape)}")
+    # Forward map in pixel coordinates with y pointing down. A counter-clockwise
+    # rotation on screen is a rotation by -angle in these coordinates.
+    cos, sin = torch.cos(-ang), torch.sin(-ang)
+    rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+    shm = torch.zeros(n, 2, 2, dtype=torch.float64)
+    shm[:, 0, 0] = 1
+    shm[:, 1, 1] = 1
+    shm[:, 0, 1] = torch.tan(-sh)
+    fwd = rot @ shm * sc.view(n, 1, 1)
+    inv = torch.linalg.inv(fwd)
+    # Normalised coordinates (align_corners=False): p_pix = D p_norm, D = diag(w/2, h/2).
+    d = torch.tensor([w / 2.0, h / 2.0], dtype=torch.float64)
+    lin = inv * d.view(1, 1, 2) / d.view(1, 2, 1)  # D^-1 inv D
+    shift = -(inv @ t.unsqueeze(-1)).squeeze(-1) / d
+    theta = torch.cat([lin, shift.unsqueeze(-1)], dim=2).to(device=x.device, dtype=x.dtype)
+    grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)
+    fill_t = torch.as_tensor(fill, dtype=x.dtype, device=x.device)
+    if fill_t.ndim > 1 or (fill_t.ndim == 1 and fill_t.shape[0] not in (1, c)):
+        raise ValueError(f"fill must be a number or {c} values (one per channel), got shape {tuple(fill_t.shape)}")
+    fill_t = fill_t.view(1, -1, 1, 1)
+    # grid_sample pads with zeros, so sample (x - fill) and add fill back.
+    out = F.grid_sample(x - fill_t, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    return out + fill_t
+
+
+def _range(value: float | tuple[float, float], name: str, symmetric: bool) -> tuple[float, float]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if symmetric:
+            if value < 0:
+                raise ValueError(f"{name} must be non-negative, got {value}")
+            return (-float(value), float(value))
+        return (float(value), float(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] <= value[1]:
+        return (float(value[0]), float(value[1]))
+    raise ValueError(f"{name} must be a number or a (min, max) pair with min <= max, got {value!r}")
+
+
+def random_affine(
+    x: torch.Tensor,
+    degrees: float | tuple[float, float] = 0.0,
+    translate: tuple[float, float] | None = None,
+    scale: tuple[float, float] | None = None,
+    shear: float | tuple[float, float] | None = None,
+    *,
+    fill: float | Sequence[float] = 0.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Batched counterpart of ``torchvision.transforms.v2.RandomAffine``.
+
+    Each image gets its own draw: angle uniform in ``degrees`` (a number ``d``
+    means ``(-d, d)``), translation uniform in ``±translate[0]·W`` and
+    ``±translate[1]·H`` pixels, scale uniform in ``scale``, x-shear uniform in
+    ``shear`` degrees.
+
+    Examples
+    --------
+    >>> random_affine(torch.rand(4, 3, 16, 16), degrees=15, translate=(0.1, 0.1)).shape
+    torch.Size([4, 3, 16, 16])
+
+    Introduced in lesson 06.
+    """
+    _check_batch(x)
+    n, _, h, w = x.shape
+    lo, hi = _range(degrees, "degrees", symmetric=True)
+    ang = _uniform(n, lo, hi, generator)
+    t = torch.zeros(n, 2, dtype=torch.float64)
+    if translate is not None:
+        if len(translate) != 2 or not all(0.0 <= v <= 1.0 for v in translate):
+            raise ValueError(f"translate must be a pair of fractions in [0, 1], got {translate!r}")
+        t[:, 0] = _uniform(n, -translate[0] * w, translate[0] * w, generator)
+        t[:, 1] = _uniform(n, -translate[1] * h, translate[1] * h, generator)
+    sc = torch.ones(n, dtype=torch.float64)
+    if scale is not None:
+        slo, shi = _range(scale, "scale", symmetric=False)
+        if slo <= 0:
+            raise ValueError(f"scale must be positive, got {scale!r}")
+        sc = _uniform(n, slo, shi, generator)
+    sh = torch.zeros(n, dtype=torch.float64)
+    if shear is not None:
+        a, b = _range(shear, "shear", symmetric=True)
+        sh = _uniform(n, a, b, generator)
+    return affine(x, ang, t, sc, sh, fill=fill)
+
+
+# --------------------------------------------------------------------------
+# (x, y) -> (x, y) batch transforms for lk.fit(batch_transform=...)
+# --------------------------------------------------------------------------
+
+
+class RandomShift:
+    """Batch transform: :func:`random_shift`, labels unchanged.
+
+    Examples
+    --------
+    >>> x, y = RandomShift(2)(torch.zeros(4, 1, 8, 8), torch.arange(4))
+    >>> y.tolist()
+    [0, 1, 2, 3]
+
+    Introduced in lesson 05.
+    """
+
+    def __init__(self, max_shift: int, axis: str = "x", fill: float | Sequence[float] = 0.0, generator: torch.Generator | None = None) -> None:
+        _check_nonneg_int(max_shift, "max_shift")
+        if axis not in ("x", "y", "both"):
+            raise ValueError(f"axis must be 'x', 'y' or 'both', got {axis!r}")
+        self.max_shift, self.axis, self.fill, self.generator = max_shift, axis, fill, generator
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return random_shift(x, self.max_shift, axis=self.axis, fill=self.fill, generator=self.generator), y
+
+    def __repr__(self) -> str:
+        return f"RandomShift(max_shift={self.max_shift}, axis={self.axis!r})"
+
+
+class RandomFlip:
+    """Batch transform: :func:`random_hflip`, labels unchanged.
+
+    Introduced in lesson 06.
+    """
+
+    def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
+        _check_prob(p)
+        self.p, self.generator = p, generator
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return random_hflip(x, self.p, generator=self.generator), y
+
+    def __repr__(self) -> str:
+        return f"RandomFlip(p={self.p})"
+
+
+class RandomAffine:
+    """Batch transform: :func:`random_affine`, labels unchanged.
+
+    Introduced in lesson 06.
+    """
+
+    def __init__(self, degrees: float | tuple[float, float] = 0.0, translate: tuple[float, float] | None = None,
+                 scale: tuple[float, float] | None = None, shear: float | tuple[float, float] | None = None,
+                 fill: float | Sequence[float] = 0.0, generator: torch.Generator | None = None) -> None:
+        _range(degrees, "degrees", symmetric=True)  # validate early
+        self.kwargs = dict(degrees=degrees, translate=translate, scale=scale, shear=shear, fill=fill)
+        self.generator = generator
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return random_affine(x, **self.kwargs, generator=self.generator), y
+
+    def __repr__(self) -> str:
+        return f"RandomAffine({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items() if k != 'fill')})"
+
+
+class Compose:
+    """Chain batch transforms: ``Compose([RandomShift(2), RandomFlip()])``.
+
+    Introduced in lesson 06.
+    """
+
+    def __init__(self, transforms: Sequence[BatchTransform]) -> None:
+        for t in transforms:
+            if not callable(t):
+                raise TypeError(f"every transform must be callable (x, y) -> (x, y), got {type(t).__name__}")
+        self.transforms = list(transforms)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for t in self.transforms:
+            x, y = t(x, y)
+        return x, y
+
+    def __repr__(self) -> str:
+        return f"Compose({self.transforms!r})"
+
+
+# --------------------------------------------------------------------------
+# MixUp and CutMix
+# --------------------------------------------------------------------------
+
+
+def _soft_labels(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    if y.ndim == 1:
+        if y.dtype.is_floating_point:
+            raise TypeError(f"1-D labels must be integer class indices, got {y.dtype}")
+        if y.numel() and (y.min() < 0 or y.max() >= num_classes):
+            raise ValueError(f"labels must lie in [0, {num_classes - 1}], got values from {int(y.min())} to {int(y.max())}")
+        return F.one_hot(y, num_classes).float()
+    if y.ndim == 2 and y.shape[1] == num_classes and y.dtype.is_floating_point:
+        return y
+    raise ValueError(f"labels must be (N,) class indices or (N, {num_classes}) soft labels, got {y.dtype} {tuple(y.shape)}")
+
+
+def _check_pair(x: torch.Tensor, y: torch.Tensor, num_classes: int, perm: torch.Tensor) -> torch.Tensor:
+    _check_batch(x)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} images but y has {y.shape[0]} labels")
+    if perm.shape != (x.shape[0],) or perm.dtype.is_floating_point:
+        raise ValueError(f"perm must be ({x.shape[0]},) integer indices, got {perm.dtype} {tuple(perm.shape)}")
+    return _soft_labels(y, num_classes).to(x.device)
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, lam: float, perm: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """MixUp with a given ``lam`` and partner order: ``lam·a + (1-lam)·b``.
+
+    Images and labels are mixed with the same weight; labels become soft.
+
+    Examples
+    --------
+    >>> x = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
+    >>> xm, ym = mixup(x, torch.tensor([0, 1]), 0.75, torch.tensor([1, 0]), 2)
+    >>> xm[0, 0, 0, 0].item(), ym[0].tolist()
+    (0.25, [0.75, 0.25])
+
+    Introduced in lesson 06.
+    """
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    soft = _check_pair(x, y, num_classes, perm)
+    perm = perm.to(x.device)
+    return lam * x + (1 - lam) * x[perm], lam * soft + (1 - lam) * soft[perm]
+
+
+def cutmix(x: torch.Tensor, y: torch.Tensor, box: tuple[int, int, int, int], perm: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """CutMix with a given box ``(top, left, height, width)`` and partner order.
+
+    The box of each image is replaced by the same box of its partner; the
+    labels are mixed by area: ``lam = 1 - box area / image area``.
+
+    Examples
+    --------
+    >>> x = torch.stack([torch.zeros(1, 4, 4), torch.ones(1, 4, 4)])
+    >>> xm, ym = cutmix(x, torch.tensor([0, 1]), (0, 0, 2, 2), torch.tensor([1, 0]), 2)
+    >>> xm[0].mean().item(), ym[0].tolist()
+    (0.25, [0.75, 0.25])
+
+    Introduced in lesson 06.
+    """
+    soft = _check_pair(x, y, num_classes, perm)
+    h, w = x.shape[-2:]
+    top, left, bh, bw = (int(v) for v in box)
+    if not (0 <= top and 0 <= left and bh >= 0 and bw >= 0 and top + bh <= h and left + bw <= w):
+        raise ValueError(f"box (top, left, height, width) must lie inside the {h}x{w} image, got {box}")
+    out = x.clone()
+    perm = perm.to(x.device)
+    out[:, :, top : top + bh, left : left + bw] = x[perm][:, :, top : top + bh, left : left + bw]
+    lam = 1.0 - (bh * bw) / (h * w)
+    return out, lam * soft + (1 - lam) * soft[perm]
+
+
+class MixUp:
+    """Batch transform: MixUp (Zhang et al., 2018) with ``lam ~ Beta(alpha, alpha)``.
+
+    One ``lam`` per batch, partners from a random permutation of the batch.
+
+    Examples
+    --------
+    >>> x, y = MixUp(num_classes=3)(torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0]))
+    >>> y.shape, torch.allclose(y.sum(1), torch.ones(4))
+    (torch.Size([4, 3]), True)
+
+    Introduced in lesson 06.
+    """
+
+    def __init__(self, alpha: float = 0.2, num_classes: int = 10, generator: torch.Generator | None = None) -> None:
+        if not isinstance(alpha, (int, float)) or alpha <= 0:
+            raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        self.alpha, self.num_classes, self.generator = float(alpha), num_classes, generator
+        self.last_lam: float | None = None
+
+    def _lam(self) -> float:
+        # Beta(a, a) from two Gamma draws, through the (seedable) torch generator.
+        a = torch.full((2,), self.alpha, dtype=torch.float64)
+        g = torch._standard_gamma(a) if self.generator is None else _gamma_with(a, self.generator)
+        return float(g[0] / g.sum())
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lam = self._lam()
+        self.last_lam = lam
+        perm = torch.randperm(x.shape[0], generator=self.generator)
+        return mixup(x, y, lam, perm, self.num_classes)
+
+    def __repr__(self) -> str:
+        return f"MixUp(alpha={self.alpha}, num_classes={self.num_classes})"
+
+
+def _gamma_with(a: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    # torch._standard_gamma has no generator argument: seed numpy from the generator instead.
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    return torch.from_numpy(np.random.default_rng(seed).gamma(a.numpy()))
+
+
+class CutMix(MixUp):
+    """Batch transform: CutMix (Yun et al., 2019), box area ``1 - lam``, ``lam ~ Beta(alpha, alpha)``.
+
+    The box has the image's aspect ratio, a uniformly random centre, and is
+    clipped at the border; the label weight uses the clipped area, so it
+    matches the pixels exactly.
+
+    Introduced in lesson 06.
+    """
+
+    def __init__(self, alpha: float = 1.0, num_classes: int = 10, generator: torch.Generator | None = None) -> None:
+        super().__init__(alpha, num_classes, generator)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_batch(x)
+        h, w = x.shape[-2:]
+        lam = self._lam()
+        r = math.sqrt(1.0 - lam)
+        bh, bw = int(round(h * r)), int(round(w * r))
+        cy, cx = (int(v) for v in torch.randint(0, 10**9, (2,), generator=self.generator) % torch.tensor([h, w]))
+        top, bottom = max(cy - bh // 2, 0), min(cy - bh // 2 + bh, h)
+        left, right = max(cx - bw // 2, 0), min(cx - bw // 2 + bw, w)
+        perm = torch.randperm(x.shape[0], generator=self.generator)
+        out, soft = cutmix(x, y, (top, left, bottom - top, right - left), perm, self.num_classes)
+        self.last_lam = 1.0 - (bottom - top) * (right - left) / (h * w)
+        return out, soft
+
+    def __repr__(self) -> str:
+        return f"CutMix(alpha={self.alpha}, num_classes={self.num_classes})"
+
+
+# --------------------------------------------------------------------------
+# The per-sample way (for comparison) and the batched data path
+# --------------------------------------------------------------------------
+
+
+class PerSampleShift:
+    """Per-sample random shift of one PIL image or ``(C, H, W)`` tensor.
+
+    The classic way: called in a dataset's ``__getitem__``, once per image.
+    Draws ``dx`` (and/or ``dy``) uniformly from ``-max_shift .. max_shift``,
+    like :func:`random_shift`, and applies it with
+    ``torchvision.transforms.v2.functional.affine``.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> PerSampleShift(2)(Image.new("L", (8, 8))).size
+    (8, 8)
+
+    Introduced in lesson 07.
+    """
+
+    def __init__(self, max_shift: int, axis: str = "x", fill: float = 0, generator: torch.Generator | None = None) -> None:
+        _check_nonneg_int(max_shift, "max_shift")
+        if axis not in ("x", "y", "both"):
+            raise ValueError(f"axis must be 'x', 'y' or 'both', got {axis!r}")
+        self.max_shift, self.axis, self.fill, self.generator = max_shift, axis, fill, generator
+
+    def draw(self) -> tuple[int, int]:
+        """One random ``(dx, dy)``."""
+        k = self.max_shift
+        dx = int(torch.randint(-k, k + 1, (1,), generator=self.generator)) if self.axis in ("x", "both") else 0
+        dy = int(torch.randint(-k, k + 1, (1,), generator=self.generator)) if self.axis in ("y", "both") else 0
+        return dx, dy
+
+    def __call__(self, img):
+        from torchvision.transforms.v2 import functional as TF
+
+        dx, dy = self.draw()
+        return TF.affine(img, angle=0.0, translate=[dx, dy], scale=1.0, shear=[0.0, 0.0], fill=self.fill)
+
+    def __repr__(self) -> str:
+        return f"PerSampleShift(max_shift={self.max_shift}, axis={self.axis!r})"
+
+
+class PILAugmentedDataset(Dataset):
+    """The textbook augmented dataset: PIL image → transform → tensor, in ``__getitem__``.
+
+    Wraps a dataset with ``.images`` (uint8 ``(N, C, H, W)``), ``.targets``,
+    ``.mean`` and ``.std`` (a :class:`lessonkit.TensorImageDataset`). Each item
+    is converted to a PIL image, passed through ``transform`` (any PIL
+    transform), then to a normalised float tensor.
+
+    Introduced in lesson 07.
+    """
+
+    def __init__(self, base, transform: Callable | None = None) -> None:
+        for attr in ("images", "targets", "mean", "std"):
+            if not hasattr(base, attr):
+                raise TypeError(f"base must have .{attr} (a TensorImageDataset), got {type(base).__name__}")
+        if base.images.dtype != torch.uint8 or base.images.ndim != 4:
+            raise ValueError(f"base.images must be uint8 (N, C, H, W), got {base.images.dtype} {tuple(base.images.shape)}")
+        self.base, self.transform = base, transform
+        self.classes = getattr(base, "classes", None)
+        self.targets = base.targets
+        self._mean = torch.tensor(base.mean).view(-1, 1, 1)
+        self._std = torch.tensor(base.std).view(-1, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.base.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+        from torchvision.transforms.v2 import functional as TF
+
+        arr = self.base.images[index].numpy()
+        img = Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0))
+        if self.transform is not None:
+            img = self.transform(img)
+        x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
+        return (x - self._mean) / self._std, int(self.targets[index])
+
+
+class DeviceLoader:
+    """Batches sliced from one in-memory tensor on the device: no per-sample work.
+
+    Holds the whole (normalised, float) dataset on ``device`` and yields
+    ``(x, y)`` batches, reshuffled each epoch with a seeded generator. With a
+    batch transform inside :func:`lessonkit.fit`, this is the fast augmented
+    data path of lesson 07.
+
+    Parameters
+    ----------
+    dataset : dataset with ``.images`` (uint8 ``(N, C, H, W)``), ``.targets``,
+        ``.mean`` and ``.std``, or an ``(images, targets)`` pair of tensors
+        (float images used as they are).
+    batch_size : int
+    shuffle : bool
+    device : torch.device or str
+    seed : int
+
+    Examples
+    --------
+    >>> loader = DeviceLoader((torch.zeros(10, 1, 4, 4), torch.zeros(10, dtype=torch.long)), batch_size=4)
+    >>> [len(y) for _, y in loader]
+    [4, 4, 2]
+
+    Introduced in lesson 07.
+    """
+
+    def __init__(self, dataset, batch_size: int = 128, shuffle: bool = False, device: torch.device | str = "cpu", seed: int = 0) -> None:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.device = torch.device(device)
+        if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
+            images, targets = dataset
+            if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.dtype.is_floating_point:
+                raise ValueError(f"images must be a float (N, C, H, W) tensor, got {getattr(images, 'dtype', type(images).__name__)}")
+        else:
+            images, targets = as_tensors(dataset)
+        targets = torch.as_tensor(targets).long()
+        if targets.shape != (images.shape[0],):
+            raise ValueError(f"targets must have shape ({images.shape[0]},), got {tuple(targets.shape)}")
+        self.images = images.to(self.device)
+        self.targets = targets.to(self.device)
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.targets) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.targets)
+        order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else None
+        for i in range(0, n, self.batch_size):
+            if order is None:
+                yield self.images[i : i + self.batch_size], self.targets[i : i + self.batch_size]
+            else:
+                idx = order[i : i + self.batch_size]
+                yield self.images[idx], self.targets[idx]
+
+
+def as_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole dataset as two tensors: normalised float images and targets.
+
+    Parameters
+    ----------
+    dataset : TensorImageDataset, or a ``Subset`` (of a ``Subset`` ...) of one
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        ``(N, C, H, W)`` float32 images (normalised as the dataset's items are,
+        without its per-item ``transform``) and ``(N,)`` int64 targets.
+
+    Examples
+    --------
+    >>> x, y = as_tensors(test_set)  # doctest: +SKIP
+
+    Introduced in lesson 05.
+    """
+    indices = None
+    base = dataset
+    while isinstance(base, torch.utils.data.Subset):  # a subset of a subset ...: compose the indices
+        idx = torch.as_tensor(base.indices, dtype=torch.long)
+        indices = idx if indices is None else idx[indices]
+        base = base.dataset
+    for attr in ("images", "targets", "mean", "std"):
+        if not hasattr(base, attr):
+            raise TypeError(
+                f"expected a TensorImageDataset (or a Subset of one) with .{attr}, or an (images, targets) pair; "
+                f"got {type(dataset).__name__}"
+            )
+    images, targets = base.images, torch.as_tensor(base.targets)
+    if indices is not None:
+        images, targets = images[indices], targets[indices]
+    x = images.float().div_(255)
+    if getattr(base, "normalize", True):
+        x = (x - torch.tensor(base.mean).view(1, -1, 1, 1)) / torch.tensor(base.std).view(1, -1, 1, 1)
+    return x, targets

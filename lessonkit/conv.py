@@ -1,0 +1,326 @@
+"""Convolution from scratch: sliding windows, im2col, pooling and the shape formulas.
+
+Introduced in lesson 01 ("Image convolution"); lesson 03 ("The building
+blocks of a CNN") adds :func:`im2col`, :func:`conv2d_im2col`,
+:func:`pool2d` and the shape and parameter-count formulas.
+
+The sliding-window functions are written for reading, not speed: a loop over
+output positions, each a sum of element-wise products. Deep-learning
+libraries compute *cross-correlation* (the kernel is not flipped) and call it
+convolution; :func:`convolve2d` is the textbook convolution (flipped kernel).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "conv_output_size",
+    "conv_parameter_count",
+    "cross_correlate2d",
+    "convolve2d",
+    "pool2d",
+    "im2col",
+    "conv2d_im2col",
+]
+
+IntPair = int | tuple[int, int]
+
+
+def _pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        values = tuple(value)
+    else:
+        values = (value, value)
+    for v in values:
+        if not isinstance(v, Integral) or isinstance(v, bool):
+            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+        if v < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(values[0]), int(values[1])
+
+
+def _as_2d_float(array: np.ndarray, name: str) -> np.ndarray:
+    if isinstance(array, torch.Tensor):
+        array = array.detach().cpu().numpy()
+    array = np.asarray(array)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (height, width), got {array.ndim}-D with shape {array.shape}")
+    if 0 in array.shape:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    return array.astype(np.float64)
+
+
+def _same_padding(kernel_size: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    if any(k % 2 == 0 for k in kernel_size):
+        raise ValueError(f"padding='same' needs a centred kernel of odd height and width, got kernel size {kernel_size}")
+    if stride != (1, 1):
+        raise ValueError(f"padding='same' needs stride 1, got {stride}")
+    return dilation[0] * (kernel_size[0] - 1) // 2, dilation[1] * (kernel_size[1] - 1) // 2
+
+
+def conv_output_size(size: int, kernel_size: int, padding: int = 0, stride: int = 1, dilation: int = 1) -> int:
+    """Length of a convolution's (or pooling's) output along one axis.
+
+    ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``,
+    the formula in PyTorch's ``nn.Conv2d`` documentation. Introduced in
+    lesson 01, checked against PyTorch over a sweep in lesson 03.
+
+    Parameters
+    ----------
+    size : int
+        Input length (height or width).
+    kernel_size, padding, stride, dilation : int
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        If the (dilated) kernel does not fit in the padded input.
+
+    Examples
+    --------
+    >>> conv_output_size(28, 3, padding=1)
+    28
+    >>> conv_output_size(28, 3, stride=2)
+    13
+    """
+    size = _pair(size, "size", 1)[0]
+    kernel_size = _pair(kernel_size, "kernel_size", 1)[0]
+    padding = _pair(padding, "padding", 0)[0]
+    stride = _pair(stride, "stride", 1)[0]
+    dilation = _pair(dilation, "dilation", 1)[0]
+    span = dilation * (kernel_size - 1) + 1
+    if size + 2 * padding < span:
+        raise ValueError(
+            f"a kernel spanning {span} pixels (kernel_size={kernel_size}, dilation={dilation}) does not fit "
+            f"in an input of {size} pixels with padding {padding}"
+        )
+    return (size + 2 * padding - span) // stride + 1
+
+
+def conv_parameter_count(in_channels: int, out_channels: int, kernel_size: IntPair, *, groups: int = 1, bias: bool = True) -> int:
+    """Number of learnable parameters of a ``nn.Conv2d`` layer.
+
+    ``out_channels * (in_channels / groups) * kh * kw`` weights plus
+    ``out_channels`` biases. Introduced in lesson 03.
+
+    Examples
+    --------
+    >>> conv_parameter_count(3, 32, 3)
+    896
+    >>> conv_parameter_count(32, 32, 3, groups=32, bias=False)  # depthwise
+    288
+    """
+    in_channels = _pair(in_channels, "in_channels", 1)[0]
+    out_channels = _pair(out_channels, "out_channels", 1)[0]
+    kh, kw = _pair(kernel_size, "kernel_size", 1)
+    groups = _pair(groups, "groups", 1)[0]
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+    return out_channels * (in_channels // groups) * kh * kw + (out_channels if bias else 0)
+
+
+def cross_correlate2d(image: np.ndarray, kernel: np.ndarray, *, padding: IntPair = 0, stride: IntPair = 1, dilation: IntPair = 1) -> np.ndarray:
+    """Slide ``kernel`` over ``image`` and sum the element-wise products (no flip).
+
+    This is what ``torch.nn.functional.conv2d`` computes for one channel.
+    Introduced in lesson 01.
+
+    Parameters
+    ----------
+    image : array ``(H, W)``
+    kernel : array ``(kh, kw)``
+        Any size (even sizes are fine: the window starts at its top-left).
+    padding : int, (int, int) or "same"
+        Zeros added on each side (top/bottom, left/right). ``"same"`` pads so
+        that the output has the input's size (stride 1 and a centred kernel,
+        i.e. odd height and width, as in ``F.conv2d(..., padding="same")``).
+    stride : int or (int, int)
+        Step between windows, >= 1.
+    dilation : int or (int, int)
+        Spacing between kernel taps, >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H_out, W_out)`` float64, sizes from :func:`conv_output_size`.
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> cross_correlate2d(x, np.ones((2, 2)), stride=2)
+    array([[10., 18.],
+           [42., 50.]])
+    """
+    image = _as_2d_float(image, "image")
+    kernel = _as_2d_float(kernel, "kernel")
+    (sh, sw), (dh, dw) = _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+    kh, kw = kernel.shape
+    ph, pw = _same_padding((kh, kw), (sh, sw), (dh, dw)) if isinstance(padding, str) and padding == "same" else _pair(padding, "padding", 0)
+    out_h = conv_output_size(image.shape[0], kh, ph, sh, dh)
+    out_w = conv_output_size(image.shape[1], kw, pw, sw, dw)
+    padded = np.pad(image, ((ph, ph), (pw, pw)))
+    out = np.empty((out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            top, left = i * sh, j * sw
+            window = padded[top : top + dh * (kh - 1) + 1 : dh, left : left + dw * (kw - 1) + 1 : dw]
+            out[i, j] = np.sum(window * kernel)
+    return out
+
+
+def convolve2d(image: np.ndarray, kernel: np.ndarray, *, padding: IntPair = 0, stride: IntPair = 1, dilation: IntPair = 1) -> np.ndarray:
+    """True convolution: cross-correlation with the kernel flipped in both axes.
+
+    Introduced in lesson 01. For a symmetric kernel (box, Gaussian,
+    Laplacian) it equals :func:`cross_correlate2d`; for an edge kernel the
+    sign of the response flips.
+
+    Examples
+    --------
+    >>> k = np.array([[1.0, 0.0, -1.0]])
+    >>> convolve2d(np.array([[0.0, 1.0, 2.0]]), k), cross_correlate2d(np.array([[0.0, 1.0, 2.0]]), k)
+    (array([[2.]]), array([[-2.]]))
+    """
+    kernel = _as_2d_float(kernel, "kernel")
+    return cross_correlate2d(image, kernel[::-1, ::-1], padding=padding, stride=stride, dilation=dilation)
+
+
+def pool2d(image: np.ndarray, size: IntPair = 2, *, stride: IntPair | None = None, mode: str = "max") -> np.ndarray:
+    """Max- or average-pooling of one 2-D map, from scratch (no padding).
+
+    Introduced in lesson 03.
+
+    Parameters
+    ----------
+    image : array ``(H, W)``
+    size : int or (int, int)
+        Window size.
+    stride : int or (int, int), optional
+        Default: the window size (non-overlapping windows).
+    mode : {"max", "avg"}
+
+    Examples
+    --------
+    >>> pool2d(np.arange(16.0).reshape(4, 4))
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+    if mode not in ("max", "avg"):
+        raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
+    image = _as_2d_float(image, "image")
+    kh, kw = _pair(size, "size", 1)
+    sh, sw = _pair(stride if stride is not None else (kh, kw), "stride", 1)
+    out_h, out_w = conv_output_size(image.shape[0], kh, 0, sh), conv_output_size(image.shape[1], kw, 0, sw)
+    reduce = np.max if mode == "max" else np.mean
+    out = np.empty((out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            out[i, j] = reduce(image[i * sh : i * sh + kh, j * sw : j * sw + kw])
+    return out
+
+
+def _check_batch(x: torch.Tensor, name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(f"{name} must be 4-D, got {x.ndim}-D with shape {tuple(x.shape)}")
+
+
+def im2col(x: torch.Tensor, kernel_size: IntPair, *, padding: IntPair = 0, stride: IntPair = 1, dilation: IntPair = 1) -> torch.Tensor:
+    """Unroll every kernel-sized window of a batch into a column.
+
+    Column ``l`` of sample ``n`` holds the ``C*kh*kw`` input values that the
+    kernel sees at output position ``l`` (row-major over the output), in the
+    order (channel, kernel row, kernel column): the layout of
+    ``torch.nn.functional.unfold``. Introduced in lesson 03.
+
+    Parameters
+    ----------
+    x : tensor ``(N, C, H, W)``
+    kernel_size, padding, stride, dilation : int or (int, int)
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, C*kh*kw, H_out*W_out)``.
+
+    Examples
+    --------
+    >>> im2col(torch.arange(9.0).view(1, 1, 3, 3), 2).shape
+    torch.Size([1, 4, 4])
+    """
+    _check_batch(x, "x")
+    (kh, kw), (ph, pw) = _pair(kernel_size, "kernel_size", 1), _pair(padding, "padding", 0)
+    (sh, sw), (dh, dw) = _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+    n, c, h, w = x.shape
+    out_h, out_w = conv_output_size(h, kh, ph, sh, dh), conv_output_size(w, kw, pw, sw, dw)
+    padded = F.pad(x, (pw, pw, ph, ph))
+    cols = x.new_empty(n, c, kh, kw, out_h, out_w)
+    for a in range(kh):  # one strided slice per kernel tap: kh*kw copies, no Python loop over pixels
+        for b in range(kw):
+            top, left = a * dh, b * dw
+            cols[:, :, a, b] = padded[:, :, top : top + sh * (out_h - 1) + 1 : sh, left : left + sw * (out_w - 1) + 1 : sw]
+    return cols.reshape(n, c * kh * kw, out_h * out_w)
+
+
+def conv2d_im2col(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    padding: IntPair = 0,
+    stride: IntPair = 1,
+    dilation: IntPair = 1,
+) -> torch.Tensor:
+    """A 2-D convolution layer as one matrix multiplication (im2col + GEMM).
+
+    Same arguments and result as ``torch.nn.functional.conv2d`` (groups=1).
+    Introduced in lesson 03.
+
+    Parameters
+    ----------
+    x : tensor ``(N, C_in, H, W)``
+    weight : tensor ``(C_out, C_in, kh, kw)``
+    bias : tensor ``(C_out,)``, optional
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, C_out, H_out, W_out)``.
+
+    Examples
+    --------
+    >>> x, w = torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3)
+    >>> torch.allclose(conv2d_im2col(x, w, padding=1), F.conv2d(x, w, padding=1), atol=1e-5)
+    True
+    """
+    _check_batch(x, "x")
+    _check_batch(weight, "weight")
+    c_out, c_in, kh, kw = weight.shape
+    if x.shape[1] != c_in:
+        raise ValueError(f"weight expects {c_in} input channels, x has {x.shape[1]} (x shape {tuple(x.shape)})")
+    if bias is not None and tuple(bias.shape) != (c_out,):
+        raise ValueError(f"bias must have shape ({c_out},), got {tuple(bias.shape)}")
+    (ph, pw), (sh, sw), (dh, dw) = _pair(padding, "padding", 0), _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+    out_h = conv_output_size(x.shape[2], kh, ph, sh, dh)
+    out_w = conv_output_size(x.shape[3], kw, pw, sw, dw)
+    cols = im2col(x, (kh, kw), padding=(ph, pw), stride=(sh, sw), dilation=(dh, dw))  # (N, C*kh*kw, L)
+    out = weight.reshape(c_out, -1) @ cols  # (C_out, C*kh*kw) @ (N, C*kh*kw, L) -> (N, C_out, L)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1)
+    return out.view(x.shape[0], c_out, out_h, out_w)

@@ -1,0 +1,238 @@
+"""Figures of kernels, feature maps, small annotated arrays and a convolution step.
+
+Introduced in lesson 01 ("Image convolution"); lessons 02 and 03 reuse them
+for Gabor banks, learned filters and pooling examples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from .conv import conv_output_size, cross_correlate2d
+
+__all__ = ["plot_matrix", "show_kernels", "show_feature_maps", "draw_convolution_step"]
+
+
+def _as_maps(maps, name: str) -> list[np.ndarray]:
+    if isinstance(maps, torch.Tensor):
+        maps = maps.detach().cpu().float().numpy()
+    if isinstance(maps, np.ndarray):
+        if maps.ndim == 2:
+            maps = maps[None]
+        if maps.ndim == 4 and maps.shape[1] == 1:
+            maps = maps[:, 0]
+        if maps.ndim != 3:
+            raise ValueError(f"{name} must be (H, W), (N, H, W) or (N, 1, H, W), got shape {maps.shape}")
+        return [np.asarray(m, dtype=float) for m in maps]
+    if isinstance(maps, Sequence) and not isinstance(maps, (str, bytes)):
+        out = []
+        for i, m in enumerate(maps):
+            m = m.detach().cpu().float().numpy() if isinstance(m, torch.Tensor) else np.asarray(m)
+            while m.ndim > 2 and m.shape[0] == 1:  # drop leading singleton axes, e.g. (1, H, W)
+                m = m[0]
+            if m.ndim != 2:
+                raise ValueError(f"{name}[{i}] must be a 2-D array, got shape {np.shape(m)}")
+            if np.iscomplexobj(m) or not np.issubdtype(m.dtype, np.number):
+                raise TypeError(f"{name}[{i}] must hold real numbers, got dtype {m.dtype}")
+            out.append(m.astype(float))
+        if not out:
+            raise ValueError(f"{name} is empty")
+        return out
+    raise TypeError(f"{name} must be an array, a tensor or a sequence of 2-D arrays, got {type(maps).__name__}")
+
+
+def _write_values(ax: Axes, im, a: np.ndarray, fmt: str, fontsize: float) -> None:
+    """Write each finite value into its cell, white on dark colours and black on light ones."""
+    for (i, j), v in np.ndenumerate(a):
+        if np.isfinite(v):
+            r, g, b, _ = im.cmap(im.norm(v))
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=fontsize, color="white" if dark else "black")
+
+
+def plot_matrix(ax: Axes, array, *, fmt: str = "{:g}", cmap: str = "Blues", title: str | None = None, highlight: tuple[int, int, int, int] | None = None, vmin: float | None = None, vmax: float | None = None) -> Axes:
+    """Draw a small 2-D array as a coloured grid with its numbers written in.
+
+    Introduced in lesson 01 (worked examples of convolution and pooling).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    array : 2-D array
+    fmt : str
+        Format of each number.
+    highlight : (row, col, height, width), optional
+        A rectangle drawn around these cells.
+    """
+    (a,) = _as_maps([array], "array")
+    im = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax)
+    _write_values(ax, im, a, fmt, 9)
+    ax.set_xticks(np.arange(-0.5, a.shape[1], 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, a.shape[0], 1), minor=True)
+    ax.grid(which="minor", color="0.6", linewidth=0.5)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    if highlight is not None:
+        r, c, h, w = highlight
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), w, h, fill=False, edgecolor="crimson", linewidth=2.5))
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def show_kernels(kernels, titles: Sequence[str] | None = None, *, ncols: int = 6, size: float = 1.6, annotate: bool | None = None, cmap: str = "RdBu_r", title: str | None = None) -> Figure:
+    """Kernels side by side, on a diverging colour scale centred at zero.
+
+    Introduced in lesson 01; lesson 02 shows Gabor banks and learned filters
+    with it.
+
+    Parameters
+    ----------
+    kernels : array ``(N, k, k)`` / ``(N, 1, k, k)`` or sequence of 2-D arrays
+    titles : sequence of str, optional
+    annotate : bool, optional
+        Write the weights in; default for kernels up to 5x5.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ks = _as_maps(kernels, "kernels")
+    if titles is not None and len(titles) != len(ks):
+        raise ValueError(f"got {len(ks)} kernels but {len(titles)} titles")
+    ncols = min(ncols, len(ks))
+    nrows = math.ceil(len(ks) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.2 if titles else 1)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= len(ks):
+            continue
+        k = ks[i]
+        lim = float(np.abs(k).max()) or 1.0
+        im = ax.imshow(k, cmap=cmap, vmin=-lim, vmax=lim)
+        if annotate if annotate is not None else max(k.shape) <= 5:
+            _write_values(ax, im, k, "{:.2g}", 7)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_feature_maps(
+    maps,
+    titles: Sequence[str] | None = None,
+    *,
+    ncols: int = 8,
+    size: float = 1.5,
+    cmap: str | Sequence[str] = "viridis",
+    symmetric: bool | Sequence[bool] = False,
+    title: str | None = None,
+) -> Figure:
+    """Feature maps (the channels of one layer's output) in a grid, each with its own colour scale.
+
+    Introduced in lesson 01 (filtered images); lesson 03 shows a layer's
+    channels with it.
+
+    Parameters
+    ----------
+    maps : tensor/array ``(C, H, W)`` or sequence of 2-D arrays
+    titles : sequence of str, optional
+    cmap : str or sequence of str
+        One colour map for all, or one per map.
+    symmetric : bool or sequence of bool
+        Colour scale centred at zero (for signed responses such as edge
+        maps), for all maps or per map.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ms = _as_maps(maps, "maps")
+    if titles is not None and len(titles) != len(ms):
+        raise ValueError(f"got {len(ms)} maps but {len(titles)} titles")
+    cmaps = [cmap] * len(ms) if isinstance(cmap, str) else list(cmap)
+    syms = [symmetric] * len(ms) if isinstance(symmetric, bool) else list(symmetric)
+    if len(cmaps) != len(ms) or len(syms) != len(ms):
+        raise ValueError(f"got {len(ms)} maps but {len(cmaps)} colour maps and {len(syms)} symmetric flags")
+    ncols = min(ncols, len(ms))
+    nrows = math.ceil(len(ms) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.2 if titles else 1)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= len(ms):
+            continue
+        m = ms[i]
+        if syms[i]:
+            lim = float(np.abs(m).max()) or 1.0
+            ax.imshow(m, cmap=cmaps[i], vmin=-lim, vmax=lim)
+        else:
+            ax.imshow(m, cmap=cmaps[i])
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def draw_convolution_step(fig: Figure, image, kernel, step: int, *, padding: int = 1, stride: int = 1, cmap: str = "gray", annotate: bool | None = None) -> None:
+    """Draw one step of a kernel sliding over an image into ``fig``.
+
+    Three panels: the zero-padded input with the current window outlined, the
+    kernel, and the output computed so far (positions not yet visited are
+    blank, the current one outlined). Used by the interactive demo of
+    lesson 01 with :func:`lessonkit.interactive.interactive_demo`.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure (empty)
+    image, kernel : 2-D arrays
+    step : int
+        Number of output positions already computed, counting the current
+        one: 1 .. H_out*W_out (row-major).
+    padding, stride : int
+    annotate : bool, optional
+        Write numbers into the cells; default for inputs up to 8x8.
+    """
+    (img,) = _as_maps([image], "image")
+    (ker,) = _as_maps([kernel], "kernel")
+    kh, kw = ker.shape
+    out_h = conv_output_size(img.shape[0], kh, padding, stride)
+    out_w = conv_output_size(img.shape[1], kw, padding, stride)
+    n = out_h * out_w
+    if not isinstance(step, (int, np.integer)) or not 1 <= step <= n:
+        raise ValueError(f"step must be an int between 1 and {n} (the number of output positions), got {step!r}")
+    full = cross_correlate2d(img, ker, padding=padding, stride=stride)
+    partial = np.full_like(full, np.nan)
+    partial.flat[:step] = full.flat[:step]
+    r, c = divmod(step - 1, out_w)
+    padded = np.pad(img, padding)
+    annotate = max(img.shape) <= 8 if annotate is None else annotate
+    ax_in, ax_k, ax_out = fig.subplots(1, 3, gridspec_kw={"width_ratios": [padded.shape[1], max(kw, 3), out_w]})
+    if annotate:
+        plot_matrix(ax_in, padded, cmap="Greys", title="input (zero-padded)", highlight=(r * stride, c * stride, kh, kw), fmt="{:.3g}")
+        plot_matrix(ax_k, ker, cmap="RdBu_r", title="kernel", fmt="{:.3g}", vmin=-np.abs(ker).max(), vmax=np.abs(ker).max())
+        plot_matrix(ax_out, partial, cmap="Blues", title=f"output, step {step}/{n}", highlight=(r, c, 1, 1), fmt="{:.3g}", vmin=np.nanmin(full), vmax=np.nanmax(full))
+    else:
+        ax_in.imshow(padded, cmap=cmap)
+        ax_in.add_patch(Rectangle((c * stride - 0.5, r * stride - 0.5), kw, kh, fill=False, edgecolor="crimson", linewidth=2))
+        ax_in.set_title("input (zero-padded)", fontsize=10)
+        lim = float(np.abs(ker).max()) or 1.0
+        ax_k.imshow(ker, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax_k.set_title("kernel", fontsize=10)
+        lim = float(np.abs(full).max()) or 1.0
+        ax_out.imshow(partial, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax_out.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="crimson", linewidth=1.5))
+        ax_out.set_title(f"output, step {step}/{n}", fontsize=10)
+        for ax in (ax_in, ax_k, ax_out):
+            ax.set_xticks([])
+            ax.set_yticks([])

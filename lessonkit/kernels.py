@@ -1,0 +1,300 @@
+"""Hand-made kernels and Gabor filter banks.
+
+Introduced in lesson 01 ("Image convolution": edges, Sobel, Laplacian, blur,
+sharpen) and lesson 02 ("Gabor filters and filter banks": the Gabor helpers,
+built on :func:`skimage.filters.gabor_kernel`).
+
+Every kernel is meant for cross-correlation (:func:`lessonkit.conv.cross_correlate2d`,
+``F.conv2d``), the operation CNN layers compute: an edge kernel with positive
+weights on top responds positively where the image gets darker going down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "KERNEL_NAMES",
+    "make_kernel",
+    "box_kernel",
+    "gaussian_kernel",
+    "GaborBank",
+    "gabor_bank",
+    "gabor_responses",
+    "gabor_features",
+]
+
+_FIXED = {
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    # Prewitt-style edge kernels: a difference across the edge, an average along it.
+    "horizontal_edge": [[1, 1, 1], [0, 0, 0], [-1, -1, -1]],
+    "vertical_edge": [[1, 0, -1], [1, 0, -1], [1, 0, -1]],
+    "diagonal_edge": [[0, 1, 1], [-1, 0, 1], [-1, -1, 0]],
+    # Sobel: the same differences with a [1, 2, 1] smoothing along the edge.
+    "sobel_x": [[1, 0, -1], [2, 0, -2], [1, 0, -1]],
+    "sobel_y": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],
+    # Laplacian (4-neighbour) and the 8-neighbour "edge detect" kernel: sum to zero.
+    "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "edge_detect": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+    # Identity plus a (negated) Laplacian: boosts differences to the neighbours.
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+}
+KERNEL_NAMES = (*_FIXED, "box_blur", "gaussian_blur")
+
+
+def _odd_size(size: int, name: str = "size") -> int:
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise TypeError(f"{name} must be an int, got {type(size).__name__}")
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"{name} must be a positive odd int (a centred kernel), got {size}")
+    return size
+
+
+def box_kernel(size: int = 3) -> np.ndarray:
+    """A ``size x size`` averaging (box blur) kernel; its entries sum to 1.
+
+    Introduced in lesson 01.
+
+    Examples
+    --------
+    >>> box_kernel(3).sum()
+    np.float64(1.0)
+    """
+    size = _odd_size(size)
+    return np.full((size, size), 1.0 / size**2)
+
+
+def gaussian_kernel(size: int = 5, sigma: float = 1.0) -> np.ndarray:
+    """A normalised, centred 2-D Gaussian kernel (sampled, then divided by its sum).
+
+    Introduced in lesson 01.
+
+    Parameters
+    ----------
+    size : int
+        Odd side length.
+    sigma : float
+        Standard deviation in pixels, > 0.
+
+    Examples
+    --------
+    >>> k = gaussian_kernel(5, 1.0)
+    >>> k.shape, round(float(k.sum()), 6), bool(k[2, 2] == k.max())
+    ((5, 5), 1.0, True)
+    """
+    size = _odd_size(size)
+    if not isinstance(sigma, Real) or sigma <= 0:
+        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+    r = np.arange(size) - size // 2
+    g = np.exp(-(r**2) / (2.0 * sigma**2))
+    k = np.outer(g, g)
+    return k / k.sum()
+
+
+def make_kernel(name: str, size: int = 3, sigma: float = 1.0) -> np.ndarray:
+    """A kernel from the course's library, by name.
+
+    Introduced in lesson 01.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`KERNEL_NAMES`: ``identity``, ``horizontal_edge``,
+        ``vertical_edge``, ``diagonal_edge``, ``sobel_x``, ``sobel_y``,
+        ``laplacian``, ``edge_detect``, ``sharpen`` (all 3x3), ``box_blur``,
+        ``gaussian_blur`` (of side ``size``; the Gaussian with ``sigma``).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(k, k)``.
+
+    Examples
+    --------
+    >>> make_kernel("sobel_x")
+    array([[ 1.,  0., -1.],
+           [ 2.,  0., -2.],
+           [ 1.,  0., -1.]])
+    """
+    if name in _FIXED:
+        return np.array(_FIXED[name], dtype=np.float64)
+    if name == "box_blur":
+        return box_kernel(size)
+    if name == "gaussian_blur":
+        return gaussian_kernel(size, sigma)
+    raise ValueError(f"unknown kernel {name!r}; expected one of {KERNEL_NAMES}")
+
+
+# --------------------------------------------------------------------------
+# Gabor filters (lesson 02)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GaborBank:
+    """A bank of complex Gabor kernels and the parameters that made them.
+
+    Introduced in lesson 02. ``params[i]`` is ``(frequency, theta, sigma)``
+    of ``kernels[i]`` (complex ``(k_i, k_i)`` arrays from
+    :func:`skimage.filters.gabor_kernel`; sizes differ with ``sigma``).
+    """
+
+    params: tuple[tuple[float, float, float], ...]
+    kernels: tuple[np.ndarray, ...]
+
+    def __len__(self) -> int:
+        return len(self.kernels)
+
+    @property
+    def size(self) -> int:
+        """Side of the largest kernel (all are padded to it by :meth:`weight`)."""
+        return max(k.shape[0] for k in self.kernels)
+
+    def weight(self) -> torch.Tensor:
+        """The bank as ``F.conv2d`` weights ``(2F, 1, k, k)``: real parts then imaginary parts.
+
+        Each kernel is zero-padded to the largest size, centred.
+        """
+        s = self.size
+        out = np.zeros((2 * len(self), 1, s, s), dtype=np.float32)
+        for i, k in enumerate(self.kernels):
+            o0, o1 = (s - k.shape[0]) // 2, (s - k.shape[1]) // 2
+            out[i, 0, o0 : o0 + k.shape[0], o1 : o1 + k.shape[1]] = k.real
+            out[len(self) + i, 0, o0 : o0 + k.shape[0], o1 : o1 + k.shape[1]] = k.imag
+        return torch.from_numpy(out)
+
+
+def gabor_bank(frequencies: Sequence[float], thetas: Sequence[float], sigmas: Sequence[float] | None = None, *, n_stds: float = 3) -> GaborBank:
+    """Every combination of frequency, orientation and width as a :class:`GaborBank`.
+
+    Introduced in lesson 02.
+
+    Parameters
+    ----------
+    frequencies : sequence of float
+        Spatial frequency of the wave in cycles per pixel, in (0, 0.5].
+    thetas : sequence of float
+        Orientation in radians.
+    sigmas : sequence of float, optional
+        Gaussian envelope width in pixels (``sigma_x = sigma_y``). Default:
+        scikit-image's choice for a bandwidth of one octave (it scales as
+        ``1/frequency``).
+    n_stds : float
+        The kernel extends this many standard deviations from its centre.
+
+    Examples
+    --------
+    >>> bank = gabor_bank([0.25], [0, np.pi / 2], [2.0])
+    >>> len(bank), bank.kernels[0].shape
+    (2, (13, 13))
+    """
+    from skimage.filters import gabor_kernel
+
+    for name, values in (("frequencies", frequencies), ("thetas", thetas), ("sigmas", sigmas)):
+        if values is None:
+            continue
+        if len(values) == 0:
+            raise ValueError(f"{name} is empty")
+        for v in values:
+            if not isinstance(v, Real):
+                raise TypeError(f"{name} must hold numbers, got {v!r}")
+    for f in frequencies:
+        if not 0 < f <= 0.5:
+            raise ValueError(f"frequencies must be in (0, 0.5] cycles per pixel (Nyquist), got {f}")
+    if sigmas is not None and any(s <= 0 for s in sigmas):
+        raise ValueError(f"sigmas must be positive, got {list(sigmas)}")
+    params, kernels = [], []
+    for f in frequencies:
+        for s in sigmas if sigmas is not None else [None]:
+            for t in thetas:
+                k = gabor_kernel(f, theta=t, sigma_x=s, sigma_y=s, n_stds=n_stds)
+                sigma = float(s) if s is not None else _default_sigma(f)
+                params.append((float(f), float(t), sigma))
+                kernels.append(np.asarray(k))
+    return GaborBank(tuple(params), tuple(kernels))
+
+
+def _default_sigma(frequency: float, bandwidth: float = 1.0) -> float:
+    # scikit-image's _sigma_prefactor(bandwidth) / frequency
+    b = bandwidth
+    return float(1.0 / np.pi * np.sqrt(np.log(2) / 2.0) * (2.0**b + 1) / (2.0**b - 1) / frequency)
+
+
+def _images_tensor(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    x = torch.as_tensor(images)
+    if not x.is_floating_point():
+        if x.dtype in (torch.uint8, torch.int16, torch.int32, torch.int64):
+            x = x.float()
+        else:
+            raise TypeError(f"images must be real numbers, got dtype {x.dtype}")
+    if x.ndim == 2:
+        x = x[None, None]
+    elif x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"images must be (H, W), (N, H, W) or (N, 1, H, W) greyscale, got shape {tuple(x.shape)}")
+    return x.float()
+
+
+def gabor_responses(images: torch.Tensor | np.ndarray, bank: GaborBank, *, batch_size: int = 1024) -> torch.Tensor:
+    """Magnitude of each Gabor filter's response, ``sqrt(real**2 + imag**2)``.
+
+    The image is cross-correlated with the real and imaginary parts of each
+    kernel, with zero padding so the maps keep the image size. Introduced in
+    lesson 02.
+
+    Parameters
+    ----------
+    images : ``(H, W)``, ``(N, H, W)`` or ``(N, 1, H, W)``
+    bank : GaborBank
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, F, H, W)``, ``F = len(bank)``.
+
+    Examples
+    --------
+    >>> gabor_responses(torch.zeros(2, 28, 28), gabor_bank([0.25], [0.0], [2.0])).shape
+    torch.Size([2, 1, 28, 28])
+    """
+    if not isinstance(bank, GaborBank):
+        raise TypeError(f"bank must be a GaborBank (from gabor_bank), got {type(bank).__name__}")
+    x = _images_tensor(images)
+    w = bank.weight()
+    n = len(bank)
+    outs = []
+    for start in range(0, x.shape[0], batch_size):
+        r = F.conv2d(x[start : start + batch_size], w, padding=bank.size // 2)
+        outs.append(torch.sqrt(r[:, :n] ** 2 + r[:, n:] ** 2))
+    return torch.cat(outs)
+
+
+def gabor_features(images: torch.Tensor | np.ndarray, bank: GaborBank, *, pool: int = 4) -> torch.Tensor:
+    """Fixed features for a linear classifier: pooled Gabor response magnitudes.
+
+    Each response map is average-pooled in ``pool x pool`` blocks and all maps
+    are flattened into one vector per image. Introduced in lesson 02.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, F * (H // pool) * (W // pool))``.
+
+    Examples
+    --------
+    >>> gabor_features(torch.zeros(3, 28, 28), gabor_bank([0.25], [0.0, 1.0], [2.0])).shape
+    torch.Size([3, 98])
+    """
+    if not isinstance(pool, int) or isinstance(pool, bool) or pool < 1:
+        raise ValueError(f"pool must be a positive int, got {pool!r}")
+    r = gabor_responses(images, bank)
+    if pool > min(r.shape[-2:]):
+        raise ValueError(f"pool={pool} is larger than the images ({tuple(r.shape[-2:])})")
+    return F.avg_pool2d(r, pool).flatten(1)

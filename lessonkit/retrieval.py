@@ -1,0 +1,382 @@
+"""Image similarity search: feature vectors, an exact cosine top-k index, retrieval metrics.
+
+Introduced in lesson 11 ("Image similarity search"); the "find similar images"
+app (:mod:`lessonkit.app`) is built on it.
+
+A backbone maps each image to a vector; after L2 normalisation the cosine
+similarity of two images is the dot product of their vectors, so one matrix
+product scores every query against every reference image, and ``topk`` picks
+the best matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .progress import progress
+
+__all__ = [
+    "SearchIndex",
+    "extract_features",
+    "knn_accuracy",
+    "knn_predict",
+    "l2_normalize",
+    "precision_at_k",
+    "recall_at_k",
+    "retrieval_metrics",
+]
+
+ArrayLike = torch.Tensor | np.ndarray
+
+
+def _as_float_matrix(x: ArrayLike, name: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{name} must hold floating-point feature vectors, got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, D), got {tuple(x.shape)}")
+    return x
+
+
+def _as_labels(y: ArrayLike | Sequence[int], name: str, n: int | None = None) -> torch.Tensor:
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise TypeError(f"{name} must be integer class labels, got dtype {y.dtype}")
+    if y.ndim != 1 or (n is not None and y.shape[0] != n):
+        expected = f"({n},)" if n is not None else "(N,)"
+        raise ValueError(f"{name} must have shape {expected}, got {tuple(y.shape)}")
+    return y.long()
+
+
+def l2_normalize(x: ArrayLike, eps: float = 1e-12) -> torch.Tensor:
+    """Scale each row to unit Euclidean length (an all-zero row stays zero).
+
+    Introduced in lesson 11.
+
+    Examples
+    --------
+    >>> l2_normalize(torch.tensor([[3.0, 4.0]]))
+    tensor([[0.6000, 0.8000]])
+    """
+    x = _as_float_matrix(x, "x")
+    return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
+
+
+@torch.inference_mode()
+def extract_features(
+    backbone: nn.Module,
+    data: Dataset | DataLoader | torch.Tensor,
+    *,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    normalize: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Feature vectors of every image, batched, under ``torch.inference_mode``.
+
+    Introduced in lesson 11. The backbone runs in eval mode (restored after).
+    A 4-D output ``(N, C, H, W)`` (a feature map) is global-average-pooled to
+    ``(N, C)``; the vectors are then L2-normalised unless ``normalize=False``.
+
+    Parameters
+    ----------
+    backbone : nn.Module
+        Maps a batch of images to ``(N, D)`` vectors or ``(N, C, H, W)`` maps.
+    data : Dataset of (image, label), DataLoader of (images, labels), or tensor ``(N, C, H, W)``
+    batch_size : int
+        Used for a Dataset or tensor.
+    device : torch.device or str, optional
+        Default: the device of the backbone's parameters.
+    normalize : bool
+
+    Returns
+    -------
+    (features, labels)
+        ``float32`` features ``(N, D)`` on the CPU, and ``int64`` labels ``(N,)``
+        (None when ``data`` is a bare tensor).
+
+    Examples
+    --------
+    >>> f, _ = extract_features(nn.Conv2d(3, 8, 3), torch.randn(5, 3, 16, 16))
+    >>> f.shape, f.norm(dim=1).allclose(torch.ones(5))
+    (torch.Size([5, 8]), True)
+    """
+    if not isinstance(backbone, nn.Module):
+        raise TypeError(f"backbone must be an nn.Module, got {type(backbone).__name__}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if device is None:
+        first = next(iter(backbone.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+    device = torch.device(device)
+    with_labels = True
+    if isinstance(data, torch.Tensor):
+        if data.ndim != 4:
+            raise ValueError(f"an image tensor must have shape (N, C, H, W), got {tuple(data.shape)}")
+        batches: Iterable = ((data[i : i + batch_size], None) for i in range(0, len(data), batch_size))
+        total = (len(data) + batch_size - 1) // batch_size
+        with_labels = False
+    elif isinstance(data, DataLoader):
+        batches, total = data, len(data)
+    elif isinstance(data, Dataset):
+        batches = DataLoader(data, batch_size=batch_size, shuffle=False)
+        total = len(batches)
+    else:
+        raise TypeError(f"data must be a Dataset, a DataLoader or an image tensor, got {type(data).__name__}")
+
+    was_training = backbone.training
+    backbone.eval()
+    feats: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    try:
+        for x, y in progress(batches, total=total, desc="features", unit="batch", leave=False):
+            out = backbone(x.to(device))
+            if out.ndim == 4:
+                out = out.mean(dim=(2, 3))
+            elif out.ndim != 2:
+                raise ValueError(f"the backbone must return (N, D) or (N, C, H, W), got {tuple(out.shape)}")
+            feats.append(out.float().cpu())
+            if y is not None:
+                labels.append(torch.as_tensor(y).cpu())
+    finally:
+        backbone.train(was_training)
+    if not feats:
+        raise ValueError("data holds no images")
+    features = torch.cat(feats)
+    if normalize:
+        features = l2_normalize(features)
+    return features, (torch.cat(labels).long() if with_labels and labels else None)
+
+
+class SearchIndex:
+    """Exact cosine-similarity search over reference feature vectors.
+
+    Introduced in lesson 11. The references (and each query) are
+    L2-normalised, so similarity is a dot product; :meth:`search` computes the
+    similarities to every reference, one block of queries at a time, and keeps
+    the ``k`` largest with ``torch.topk``.
+
+    Parameters
+    ----------
+    features : tensor or array ``(N, D)``
+        Reference vectors (``N >= 1``). Stored as ``float32``.
+    labels : sequence of int, optional
+        One label per reference, for :meth:`search_labels`.
+    normalize : bool
+        L2-normalise the references (turn off only if they already are).
+
+    Examples
+    --------
+    >>> index = SearchIndex(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    >>> scores, idx = index.search(torch.tensor([[2.0, 0.1]]), k=2)
+    >>> idx.tolist(), [round(s, 3) for s in scores[0].tolist()]
+    ([[0, 2]], [0.999, 0.742])
+    """
+
+    def __init__(self, features: ArrayLike, labels: ArrayLike | Sequence[int] | None = None, *, normalize: bool = True) -> None:
+        feats = _as_float_matrix(features, "features")
+        if feats.shape[0] == 0:
+            raise ValueError("the reference set is empty: an index needs at least one feature vector")
+        if feats.shape[1] == 0:
+            raise ValueError("feature vectors must have at least one dimension, got D = 0")
+        feats = feats.detach().to("cpu", torch.float32)
+        self.features = (l2_normalize(feats) if normalize else feats).contiguous()
+        self.labels = _as_labels(labels, "labels", feats.shape[0]) if labels is not None else None
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    @property
+    def dim(self) -> int:
+        """Length of the feature vectors."""
+        return self.features.shape[1]
+
+    def search(self, queries: ArrayLike, k: int = 5, *, block: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``k`` most similar references to each query.
+
+        Parameters
+        ----------
+        queries : tensor or array ``(Q, D)`` (or ``(D,)`` for one query)
+        k : int
+            ``1 <= k <= len(self)``.
+        block : int
+            Queries per matrix product (bounds memory to ``block * N`` floats).
+
+        Returns
+        -------
+        (scores, indices)
+            ``float32 (Q, k)`` cosine similarities, best first, and ``int64 (Q, k)``
+            reference indices.
+        """
+        if isinstance(queries, (torch.Tensor, np.ndarray)) and queries.ndim == 1:
+            queries = queries[None]
+        q = _as_float_matrix(queries, "queries")
+        if q.shape[1] != self.dim:
+            raise ValueError(f"queries have {q.shape[1]} dimensions but the reference features have {self.dim}")
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise TypeError(f"k must be an int, got {type(k).__name__}")
+        if not 1 <= k <= len(self):
+            raise ValueError(f"k must be between 1 and the number of reference vectors ({len(self)}), got {k}")
+        if block < 1:
+            raise ValueError(f"block must be positive, got {block}")
+        q = l2_normalize(q.detach().to("cpu", torch.float32))
+        scores = torch.empty(q.shape[0], k, dtype=torch.float32)
+        indices = torch.empty(q.shape[0], k, dtype=torch.int64)
+        with torch.inference_mode():
+            for start in range(0, q.shape[0], block):
+                sims = q[start : start + block] @ self.features.T
+                top = sims.topk(k, dim=1)
+                scores[start : start + block] = top.values
+                indices[start : start + block] = top.indices
+        return scores, indices
+
+    def search_labels(self, queries: ArrayLike, k: int = 5) -> torch.Tensor:
+        """Labels of the ``k`` nearest references, ``(Q, k)``; needs ``labels``."""
+        if self.labels is None:
+            raise ValueError("this index was built without labels")
+        return self.labels[self.search(queries, k)[1]]
+
+
+def _check_retrieved(retrieved: ArrayLike, query_labels: ArrayLike | Sequence[int], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r = torch.as_tensor(np.asarray(retrieved) if not isinstance(retrieved, torch.Tensor) else retrieved)
+    if r.ndim != 2:
+        raise ValueError(f"retrieved labels must have shape (Q, K), got {tuple(r.shape)}")
+    y = _as_labels(query_labels, "query_labels", r.shape[0])
+    if r.dtype.is_floating_point:
+        raise TypeError(f"retrieved labels must be integers, got dtype {r.dtype}")
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= r.shape[1]:
+        raise ValueError(f"k must be between 1 and the number of retrieved columns ({r.shape[1]}), got {k!r}")
+    if r.shape[0] == 0:
+        raise ValueError("no queries: retrieved labels have 0 rows")
+    return r[:, :k].long(), y
+
+
+def precision_at_k(retrieved: ArrayLike, query_labels: ArrayLike | Sequence[int], k: int) -> float:
+    """Mean fraction of the top ``k`` results that share the query's label.
+
+    Introduced in lesson 11.
+
+    Parameters
+    ----------
+    retrieved : int array ``(Q, K)``, ``K >= k``
+        Labels of each query's results, best first.
+    query_labels : int array ``(Q,)``
+    k : int
+
+    Examples
+    --------
+    >>> precision_at_k([[0, 0, 1], [1, 0, 0]], [0, 1], k=2)
+    0.75
+    """
+    r, y = _check_retrieved(retrieved, query_labels, k)
+    return (r == y[:, None]).double().mean().item()
+
+
+def recall_at_k(
+    retrieved: ArrayLike,
+    query_labels: ArrayLike | Sequence[int],
+    reference_labels: ArrayLike | Sequence[int],
+    k: int,
+) -> float:
+    """Mean fraction of all relevant references found in the top ``k``.
+
+    Introduced in lesson 11. A reference is relevant to a query when their
+    labels match; a query's recall@k is (relevant results in its top ``k``) /
+    (relevant references in the whole set). This is the information-retrieval
+    definition; some metric-learning papers call "recall@k" the fraction of
+    queries with *at least one* relevant result in the top ``k``.
+
+    Examples
+    --------
+    >>> round(recall_at_k([[0, 0, 1], [1, 0, 0]], [0, 1], reference_labels=[0, 0, 0, 1], k=2), 4)
+    0.8333
+    """
+    r, y = _check_retrieved(retrieved, query_labels, k)
+    ref = _as_labels(reference_labels, "reference_labels")
+    relevant = (ref[None, :] == y[:, None]).sum(dim=1)
+    if (relevant == 0).any():
+        missing = sorted(set(y[relevant == 0].tolist()))
+        raise ValueError(f"query labels {missing} never occur among the reference labels, so recall is undefined")
+    found = (r == y[:, None]).sum(dim=1)
+    if (found > relevant).any():
+        raise ValueError("more relevant results than relevant references: the retrieved labels do not come from reference_labels")
+    return (found.double() / relevant.double()).mean().item()
+
+
+def knn_predict(retrieved: ArrayLike, k: int, num_classes: int | None = None) -> torch.Tensor:
+    """Majority vote of the labels of the ``k`` nearest neighbours.
+
+    Introduced in lesson 11. A tie goes to the tied class whose best-ranked
+    neighbour comes first (so with ``k = 1`` it is the nearest neighbour's label).
+
+    Examples
+    --------
+    >>> knn_predict([[2, 1, 1], [0, 1, 2]], k=3).tolist()
+    [1, 0]
+    """
+    r = torch.as_tensor(np.asarray(retrieved) if not isinstance(retrieved, torch.Tensor) else retrieved)
+    if r.ndim != 2 or r.dtype.is_floating_point:
+        raise ValueError(f"retrieved labels must be an integer array of shape (Q, K), got {r.dtype} {tuple(r.shape)}")
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= r.shape[1]:
+        raise ValueError(f"k must be between 1 and the number of retrieved columns ({r.shape[1]}), got {k!r}")
+    r = r[:, :k].long()
+    if (r < 0).any():
+        raise ValueError("labels must be non-negative")
+    n = int(r.max()) + 1 if num_classes is None else num_classes
+    if int(r.max()) >= n:
+        raise ValueError(f"a label {int(r.max())} is out of range for num_classes={n}")
+    votes = torch.zeros(r.shape[0], n).scatter_add_(1, r, torch.ones_like(r, dtype=torch.float32))
+    # Earliest rank at which each class appears (k when absent), for tie-breaking.
+    first = torch.full((r.shape[0], n), float(k)).scatter_reduce_(
+        1, r, torch.arange(k, dtype=torch.float32).expand_as(r).contiguous(), reduce="amin"
+    )
+    return (votes - first / (k + 1)).argmax(dim=1)
+
+
+def knn_accuracy(retrieved: ArrayLike, query_labels: ArrayLike | Sequence[int], k: int) -> float:
+    """Accuracy of the ``k``-nearest-neighbour vote (:func:`knn_predict`).
+
+    Introduced in lesson 11.
+
+    Examples
+    --------
+    >>> knn_accuracy([[2, 1, 1], [0, 1, 2]], [1, 2], k=3)
+    0.5
+    """
+    r, y = _check_retrieved(retrieved, query_labels, k)
+    return (knn_predict(r, k) == y).double().mean().item()
+
+
+def retrieval_metrics(
+    index: SearchIndex,
+    queries: ArrayLike,
+    query_labels: ArrayLike | Sequence[int],
+    ks: Sequence[int] = (1, 5, 10),
+) -> dict[str, float]:
+    """precision@k, recall@k and kNN accuracy for each ``k`` in ``ks``, in one dict.
+
+    Introduced in lesson 11. ``index`` must have labels.
+
+    Returns
+    -------
+    dict
+        Keys like ``"P@5"``, ``"R@5"``, ``"kNN@5"``.
+    """
+    if index.labels is None:
+        raise ValueError("retrieval_metrics needs an index built with labels")
+    if not ks:
+        raise ValueError("ks must name at least one k")
+    retrieved = index.search_labels(queries, max(ks))
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"P@{k}"] = precision_at_k(retrieved, query_labels, k)
+        out[f"R@{k}"] = recall_at_k(retrieved, query_labels, index.labels, k)
+        out[f"kNN@{k}"] = knn_accuracy(retrieved, query_labels, k)
+    return out

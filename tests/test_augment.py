@@ -1,0 +1,226 @@
+"""Batched augmentation, MixUp and CutMix, against torchvision and hand-worked examples."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.stats import chisquare
+from torchvision.transforms.v2 import functional as TF
+
+import lessonkit as lk
+from lessonkit.augment import (
+    Compose,
+    CutMix,
+    DeviceLoader,
+    MixUp,
+    PerSampleShift,
+    PILAugmentedDataset,
+    RandomAffine,
+    RandomFlip,
+    RandomShift,
+    affine,
+    as_tensors,
+    cutmix,
+    mixup,
+    random_affine,
+    random_hflip,
+    random_shift,
+)
+
+
+def _dot_images(n, h=9, w=15):
+    """Images with one bright pixel in the centre: the shift can be read back from the output."""
+    x = torch.zeros(n, 1, h, w)
+    x[:, 0, h // 2, w // 2] = 1.0
+    return x
+
+
+def _read_dx(x):
+    w = x.shape[-1]
+    return x.amax(dim=(1, 2)).argmax(dim=1) - w // 2
+
+
+def test_random_shift_is_uniform_on_integers_like_the_per_sample_version():
+    k, n = 3, 3000
+    g = torch.Generator().manual_seed(0)
+    batched = _read_dx(random_shift(_dot_images(n), k, generator=g)).numpy()
+    per_sample_t = PerSampleShift(k, generator=torch.Generator().manual_seed(1))
+    img = Image.fromarray((_dot_images(1)[0, 0].numpy() * 255).astype(np.uint8))
+    per_sample = np.array([np.argmax(np.asarray(per_sample_t(img)).max(axis=0)) - 7 for _ in range(n)])
+    support = np.arange(-k, k + 1)
+    for draws in (batched, per_sample):
+        assert set(np.unique(draws)) == set(support)
+        counts = np.array([(draws == s).sum() for s in support])
+        assert chisquare(counts).pvalue > 1e-3  # uniform
+    # Two-sample check: the two histograms do not differ
+    table = np.array([[(batched == s).sum() for s in support], [(per_sample == s).sum() for s in support]])
+    from scipy.stats import chi2_contingency
+
+    assert chi2_contingency(table).pvalue > 1e-3
+
+
+def test_random_shift_equals_torchvision_affine_for_the_same_shift():
+    x = torch.rand(1, 1, 10, 12)
+    for d in (-3, 0, 2):
+        ref = TF.affine(x, angle=0.0, translate=[d, 0], scale=1.0, shear=[0.0, 0.0], fill=0.0)
+        torch.testing.assert_close(lk.translate(x, dx=d), ref)
+
+
+def test_random_shift_preserves_labels_shape_device_and_dtype():
+    x, y = torch.rand(16, 3, 8, 8, dtype=torch.float64), torch.arange(16)
+    x2, y2 = RandomShift(2, axis="both")(x, y)
+    assert x2.shape == x.shape and x2.dtype == x.dtype and x2.device == x.device
+    assert torch.equal(y2, y)
+    # every output row is a shifted copy of its own input (content moves, never mixes images)
+    for i in range(16):
+        assert any(torch.equal(x2[i], lk.translate(x[i], dx=a, dy=b)) for a in range(-2, 3) for b in range(-2, 3))
+
+
+def test_random_hflip_flips_about_half_and_only_whole_images():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2000, 1, 3, 4)
+    out = random_hflip(x, 0.5, generator=g)
+    flipped = (out == x.flip(-1)).flatten(1).all(1)
+    same = (out == x).flatten(1).all(1)
+    assert (flipped | same).all()
+    assert abs(flipped.float().mean().item() - 0.5) < 0.05
+    x2, y2 = RandomFlip(0.0)(x, torch.zeros(2000, dtype=torch.long))
+    assert torch.equal(x2, x)
+
+
+def test_affine_matches_torchvision():
+    # A smooth image, so bilinear interpolation differences are small; compare the interior.
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 33), torch.linspace(-1, 1, 33), indexing="ij")
+    img = (torch.sin(3 * xx) * torch.cos(2 * yy) + xx).view(1, 1, 33, 33)
+    inner = (slice(None), slice(None), slice(8, 25), slice(8, 25))
+    bilinear = TF.InterpolationMode.BILINEAR
+    # torchvision's functional affine() measures the angle clockwise; ours, like rotate(), counter-clockwise.
+    for angle, t, scale, shear in ((30.0, (2, -1), 1.0, 0.0), (-15.0, (0, 0), 1.2, 0.0), (0.0, (0, 0), 1.0, 10.0), (20.0, (1, 2), 0.9, 5.0)):
+        ref = TF.affine(img, angle=-angle, translate=list(t), scale=scale, shear=[shear, 0.0], interpolation=bilinear)
+        ours = affine(img, angle, t, scale, shear)
+        torch.testing.assert_close(ours[inner], ref[inner], atol=1e-4, rtol=0)
+    torch.testing.assert_close(affine(img, 25.0)[inner], TF.rotate(img, 25.0, interpolation=bilinear)[inner], atol=1e-4, rtol=0)
+
+
+def test_affine_rot90_is_exact_and_counter_clockwise():
+    x = torch.rand(2, 3, 6, 6)
+    out = affine(x, angle=90.0, mode="nearest")
+    torch.testing.assert_close(out, torch.rot90(x, 1, dims=(-2, -1)))  # rot90 k=1 is counter-clockwise on screen
+
+
+def test_random_affine_identity_ranges_and_fill():
+    x = torch.rand(4, 2, 8, 8)
+    torch.testing.assert_close(random_affine(x), x, atol=1e-5, rtol=0)
+    out = affine(x, translate=(8.0, 0.0), fill=[-1.0, 3.0], mode="nearest")
+    assert (out[:, 0] == -1).all() and (out[:, 1] == 3).all()
+    _, y = RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=5)(x, torch.arange(4))
+    assert y.tolist() == [0, 1, 2, 3]
+
+
+def test_mixup_mixes_images_and_labels_with_the_same_weight():
+    x = torch.rand(5, 1, 4, 4)
+    y = torch.tensor([0, 1, 2, 3, 4])
+    perm = torch.tensor([4, 3, 2, 1, 0])
+    xm, ym = mixup(x, y, 0.3, perm, 5)
+    torch.testing.assert_close(xm, 0.3 * x + 0.7 * x[perm])
+    expected = 0.3 * torch.eye(5) + 0.7 * torch.eye(5)[perm]
+    torch.testing.assert_close(ym, expected)
+
+
+def test_mixup_transform_soft_labels_and_cross_entropy():
+    g = torch.Generator().manual_seed(0)
+    m = MixUp(alpha=0.4, num_classes=3, generator=g)
+    x, y = torch.rand(8, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    xm, ym = m(x, y)
+    torch.testing.assert_close(ym.sum(1), torch.ones(8))
+    lam = m.last_lam
+    assert 0 <= lam <= 1
+    # each soft row puts lam on its own class (plus the partner's share if same class)
+    assert (ym[torch.arange(8), y] >= lam - 1e-6).all()
+    # soft-label cross-entropy equals lam*CE(a) + (1-lam)*CE(b)
+    logits = torch.randn(8, 3)
+    ce = torch.nn.functional.cross_entropy(logits, ym)
+    assert torch.isfinite(ce)
+
+
+def test_mixup_lambda_distribution_is_beta():
+    from scipy.stats import beta, kstest
+
+    g = torch.Generator().manual_seed(0)
+    m = MixUp(alpha=0.4, num_classes=2, generator=g)
+    lams = [m._lam() for _ in range(1000)]
+    assert kstest(lams, beta(0.4, 0.4).cdf).pvalue > 1e-3
+
+
+def test_cutmix_label_weight_equals_pixel_fraction():
+    x = torch.stack([torch.zeros(1, 10, 10), torch.ones(1, 10, 10)])
+    xm, ym = cutmix(x, torch.tensor([0, 1]), (2, 3, 4, 5), torch.tensor([1, 0]), 2)
+    assert xm[0].mean().item() == pytest.approx(20 / 100)  # the box of image 1 pasted into image 0
+    torch.testing.assert_close(ym, torch.tensor([[0.8, 0.2], [0.2, 0.8]]))
+    g = torch.Generator().manual_seed(3)
+    cm = CutMix(alpha=1.0, num_classes=2, generator=g)
+    for _ in range(20):
+        x = torch.stack([torch.zeros(1, 12, 16), torch.ones(1, 12, 16)])
+        xm, ym = cm(x, torch.tensor([0, 1]))
+        # the share of pixels coming from class 1 equals the label weight of class 1
+        for i in range(2):
+            torch.testing.assert_close(ym[i, 1], xm[i].mean(), atol=1e-6, rtol=0)
+
+
+def test_mix_rejects_bad_input():
+    with pytest.raises(ValueError, match="lie in"):
+        mixup(torch.rand(2, 1, 4, 4), torch.tensor([0, 5]), 0.5, torch.tensor([1, 0]), 3)
+    with pytest.raises(ValueError, match="inside"):
+        cutmix(torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), (2, 2, 4, 4), torch.tensor([1, 0]), 2)
+    with pytest.raises(ValueError, match="alpha"):
+        MixUp(alpha=0)
+    with pytest.raises(TypeError, match="float tensor"):
+        random_shift(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), 1)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        random_hflip(torch.zeros(1, 4, 4))
+    with pytest.raises(ValueError, match="max_shift"):
+        RandomShift(-1)
+    with pytest.raises(ValueError, match="probability"):
+        RandomFlip(1.5)
+
+
+def _tiny_dataset(n=12):
+    images = torch.randint(0, 256, (n, 1, 6, 6), dtype=torch.uint8)
+    return lk.TensorImageDataset(images, torch.arange(n) % 3, ["a", "b", "c"], (0.4,), (0.2,))
+
+
+def test_as_tensors_and_device_loader_match_the_dataset_items():
+    ds = _tiny_dataset()
+    x, y = as_tensors(ds)
+    for i in (0, 5, 11):
+        torch.testing.assert_close(x[i], ds[i][0])
+        assert int(y[i]) == ds[i][1]
+    sub = lk.subset(ds, 6)
+    xs, ys = as_tensors(sub)
+    torch.testing.assert_close(xs[2], sub[2][0])
+    nested = lk.subset(lk.train_val_split(ds, 3)[0], 4)  # a Subset of a Subset
+    xn, yn = as_tensors(nested)
+    for i in range(4):
+        torch.testing.assert_close(xn[i], nested[i][0])
+        assert int(yn[i]) == nested[i][1]
+    loader = DeviceLoader(ds, batch_size=5, shuffle=True, seed=0)
+    seen = torch.cat([yb for _, yb in loader])
+    assert len(loader) == 3 and sorted(seen.tolist()) == sorted(y.tolist())
+
+
+def test_pil_dataset_without_transform_equals_tensor_dataset():
+    ds = _tiny_dataset()
+    pil = PILAugmentedDataset(ds)
+    for i in (0, 7):
+        torch.testing.assert_close(pil[i][0], ds[i][0])
+        assert pil[i][1] == ds[i][1]
+
+
+def test_compose_and_fit_accept_batch_transforms():
+    torch.manual_seed(0)
+    x = torch.randn(32, 1, 8, 8)
+    y = torch.randint(0, 3, (32,))
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    loader = DeviceLoader((x, y), batch_size=8, shuffle=True)
+    h = lk.fit(model, loader, epochs=1, batch_transform=Compose([RandomShift(1), RandomFlip(), MixUp(num_classes=3)]))
+    assert h.epochs == 1 and np.isfinite(h.train_loss[0])

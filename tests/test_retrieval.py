@@ -1,0 +1,181 @@
+"""Tests for lessonkit.retrieval against brute force, scipy, scikit-learn and hand-worked examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import lessonkit as lk
+
+
+def brute_force_topk(queries: np.ndarray, refs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarity with scipy, sorted with NumPy: an independent reference."""
+    sims = 1.0 - cdist(queries.astype(np.float64), refs.astype(np.float64), metric="cosine")
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(sims, order, axis=1), order
+
+
+def test_search_matches_scipy_brute_force():
+    rng = np.random.default_rng(0)
+    refs = rng.normal(size=(300, 24)).astype(np.float32)
+    queries = rng.normal(size=(41, 24)).astype(np.float32)
+    index = lk.SearchIndex(refs)
+    for block in (1024, 7):  # one block, and many partial blocks
+        scores, idx = index.search(queries, k=9, block=block)
+        ref_scores, ref_idx = brute_force_topk(queries, refs, 9)
+        np.testing.assert_array_equal(idx.numpy(), ref_idx)
+        np.testing.assert_allclose(scores.numpy(), ref_scores, atol=1e-5)
+    # Scale does not matter to cosine similarity.
+    np.testing.assert_array_equal(index.search(queries * 5.0, k=3)[1].numpy(), ref_idx[:, :3])
+    # A single query vector of shape (D,) works too.
+    assert index.search(torch.from_numpy(queries[0]), k=2)[1].shape == (1, 2)
+
+
+def test_hand_worked_search():
+    index = lk.SearchIndex(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), labels=[0, 1, 1])
+    scores, idx = index.search(torch.tensor([[0.0, 3.0]]), k=3)
+    assert idx.tolist() == [[1, 2, 0]]
+    torch.testing.assert_close(scores, torch.tensor([[1.0, 2**-0.5, 0.0]]))
+    assert index.search_labels(torch.tensor([[0.0, 3.0]]), k=2).tolist() == [[1, 1]]
+
+
+def test_search_validates_its_inputs():
+    with pytest.raises(ValueError, match="reference set is empty"):
+        lk.SearchIndex(torch.empty(0, 8))
+    with pytest.raises(ValueError, match=r"shape \(N, D\)"):
+        lk.SearchIndex(torch.zeros(8))
+    with pytest.raises(TypeError, match="floating-point"):
+        lk.SearchIndex(torch.zeros(3, 4, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"labels must have shape \(3,\)"):
+        lk.SearchIndex(torch.randn(3, 4), labels=[0, 1])
+    index = lk.SearchIndex(torch.randn(3, 4))
+    with pytest.raises(ValueError, match="number of reference vectors \\(3\\), got 4"):
+        index.search(torch.randn(1, 4), k=4)
+    with pytest.raises(ValueError, match="between 1"):
+        index.search(torch.randn(1, 4), k=0)
+    with pytest.raises(ValueError, match="queries have 5 dimensions but the reference features have 4"):
+        index.search(torch.randn(2, 5), k=1)
+    with pytest.raises(ValueError, match="without labels"):
+        index.search_labels(torch.randn(2, 4), k=1)
+
+
+def test_l2_normalize():
+    x = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
+    torch.testing.assert_close(lk.l2_normalize(x), torch.tensor([[0.6, 0.8], [0.0, 0.0]]))
+    y = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(lk.l2_normalize(y), nn.functional.normalize(y, dim=1))
+    torch.testing.assert_close(lk.l2_normalize(y.numpy()).norm(dim=1), torch.ones(5))
+
+
+# Hand-worked example used by the metric tests. Three queries; labels of the top 4 results:
+#   query 0 (label 0): 0 1 0 0   -> P@1 = 1, P@2 = 1/2, P@4 = 3/4
+#   query 1 (label 1): 0 0 1 1   -> P@1 = 0, P@2 = 0,   P@4 = 1/2
+#   query 2 (label 2): 2 1 1 2   -> P@1 = 1, P@2 = 1/2, P@4 = 1/2
+# Reference set holds 4 zeros, 3 ones and 2 twos.
+RETRIEVED = [[0, 1, 0, 0], [0, 0, 1, 1], [2, 1, 1, 2]]
+QUERIES = [0, 1, 2]
+REFERENCE = [0, 0, 0, 0, 1, 1, 1, 2, 2]
+
+
+def test_precision_at_k_hand_worked():
+    assert lk.precision_at_k(RETRIEVED, QUERIES, 1) == pytest.approx(2 / 3)
+    assert lk.precision_at_k(RETRIEVED, QUERIES, 2) == pytest.approx((1 / 2 + 0 + 1 / 2) / 3)
+    assert lk.precision_at_k(RETRIEVED, QUERIES, 4) == pytest.approx((3 / 4 + 1 / 2 + 1 / 2) / 3)
+
+
+def test_recall_at_k_hand_worked():
+    # query 0: 3 of its 4 relevant in the top 4; query 1: 2 of 3; query 2: 2 of 2.
+    assert lk.recall_at_k(RETRIEVED, QUERIES, REFERENCE, 4) == pytest.approx((3 / 4 + 2 / 3 + 2 / 2) / 3)
+    assert lk.recall_at_k(RETRIEVED, QUERIES, REFERENCE, 1) == pytest.approx((1 / 4 + 0 + 1 / 2) / 3)
+    with pytest.raises(ValueError, match="never occur"):
+        lk.recall_at_k(RETRIEVED, [0, 1, 5], REFERENCE, 2)
+
+
+def test_knn_vote_hand_worked_and_tie_break():
+    # k=4 votes: query 0 -> 0 (three 0s); query 1 -> tie 0/1, 0 ranked first -> 0; query 2 -> tie 2/1, 2 first -> 2.
+    assert lk.knn_predict(RETRIEVED, 4).tolist() == [0, 0, 2]
+    assert lk.knn_accuracy(RETRIEVED, QUERIES, 4) == pytest.approx(2 / 3)
+    # k=3: query 1 -> 0 (0, 0, 1); query 2 -> 1 (2, 1, 1).
+    assert lk.knn_predict(RETRIEVED, 3).tolist() == [0, 0, 1]
+    # k=1 is the nearest neighbour's label.
+    assert lk.knn_predict(RETRIEVED, 1).tolist() == [0, 0, 2]
+
+
+def test_knn_accuracy_matches_scikit_learn():
+    KNeighborsClassifier = pytest.importorskip("sklearn.neighbors").KNeighborsClassifier
+    rng = np.random.default_rng(1)
+    refs = rng.normal(size=(200, 6)).astype(np.float32)
+    ref_labels = (refs[:, 0] + 0.5 * rng.normal(size=200) > 0).astype(np.int64)  # 2 classes
+    queries = rng.normal(size=(80, 6)).astype(np.float32)
+    query_labels = (queries[:, 0] > 0).astype(np.int64)
+    index = lk.SearchIndex(refs, ref_labels)
+    for k in (1, 5, 9):  # odd k: no ties with two classes, so any tie rule agrees
+        knn = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute").fit(refs, ref_labels)
+        expected = (knn.predict(queries) == query_labels).mean()
+        retrieved = index.search_labels(queries, k)
+        assert lk.knn_accuracy(retrieved, query_labels, k) == pytest.approx(expected)
+    metrics = lk.retrieval_metrics(index, queries, query_labels, ks=(1, 5))
+    assert set(metrics) == {"P@1", "R@1", "kNN@1", "P@5", "R@5", "kNN@5"}
+    assert metrics["P@1"] == pytest.approx(metrics["kNN@1"])  # with k = 1 both are "is the nearest one right"
+
+
+def test_metric_validation():
+    with pytest.raises(ValueError, match="between 1 and the number of retrieved columns \\(4\\)"):
+        lk.precision_at_k(RETRIEVED, QUERIES, 5)
+    with pytest.raises(ValueError, match=r"query_labels must have shape \(3,\)"):
+        lk.precision_at_k(RETRIEVED, [0, 1], 2)
+    with pytest.raises(TypeError, match="integer"):
+        lk.knn_accuracy(RETRIEVED, [0.0, 1.0, 2.0], 2)
+    with pytest.raises(ValueError, match="shape \\(Q, K\\)"):
+        lk.precision_at_k([0, 1, 2], QUERIES, 1)
+
+
+class _Probe(nn.Module):
+    """A conv layer that records the grad mode it ran in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 5, 3)
+        self.bn = nn.BatchNorm2d(5)
+        self.modes: list[tuple[bool, bool]] = []
+
+    def forward(self, x):
+        self.modes.append((torch.is_inference_mode_enabled(), self.training))
+        return self.bn(self.conv(x))
+
+
+def test_extract_features_pools_normalises_and_batches():
+    torch.manual_seed(0)
+    model = _Probe()
+    model.train()
+    images = torch.randn(10, 3, 12, 12)
+    labels = torch.arange(10) % 3
+    feats, got_labels = lk.extract_features(model, TensorDataset(images, labels), batch_size=4)
+    model.eval()
+    with torch.no_grad():
+        expected = nn.functional.normalize(model(images).mean(dim=(2, 3)), dim=1)
+    torch.testing.assert_close(feats, expected)
+    assert got_labels.tolist() == labels.tolist()
+    assert model.modes[:3] == [(True, False)] * 3  # 3 batches, inference mode, eval mode
+    # Training mode was restored afterwards (checked before our own eval() above).
+    model.train()
+    lk.extract_features(model, images, batch_size=100)
+    assert model.training
+    raw, none = lk.extract_features(model, lk.make_loader(TensorDataset(images, labels), batch_size=3), normalize=False)
+    torch.testing.assert_close(raw, expected * raw.norm(dim=1, keepdim=True))
+    assert lk.extract_features(model, images)[1] is None and none is not None
+
+
+def test_extract_features_validation():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        lk.extract_features(nn.Identity(), torch.randn(3, 8, 8))
+    with pytest.raises(TypeError, match="Dataset, a DataLoader or an image tensor"):
+        lk.extract_features(nn.Identity(), [1, 2, 3])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_size"):
+        lk.extract_features(nn.Identity(), torch.randn(3, 1, 8, 8), batch_size=0)
+    with pytest.raises(ValueError, match="no images"):
+        lk.extract_features(nn.Conv2d(1, 2, 1), torch.randn(0, 1, 8, 8))
