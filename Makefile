@@ -5,7 +5,7 @@
 #   make test   lessonkit's unit tests, nbval regression checks of every notebook,
 #               a build of the book from the checked outputs, and a browser test of it
 #
-# Other targets: venv, execute, unit, nbval, site, browser, linkcheck, bench, clean.
+# Other targets: venv, execute, syllabus, unit, nbval, site, browser, linkcheck, app, bench, clean.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -28,13 +28,12 @@ endif
 # and without progress bars (frozen snapshots of timing, not results).
 export LESSONKIT_PROFILE ?= fast
 export LESSONKIT_PROGRESS ?= 0
-export MPLBACKEND ?= agg
 export PYTHONHASHSEED ?= 0
 
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB        ?= $(NOTEBOOKS)
 
-.PHONY: help venv book test unit nbval site browser execute syllabus linkcheck bench clean
+.PHONY: help venv book test unit nbval site browser execute syllabus linkcheck app bench clean
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -67,7 +66,7 @@ unit: venv
 
 nbval: venv
 	$(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 $(NOTEBOOKS)
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 --durations=15 $(NOTEBOOKS)
 
 # Build the site from the committed outputs, which nbval has just shown to be
 # what a fresh run produces (executing them a second time would double the time).
@@ -83,6 +82,10 @@ test: unit nbval site browser
 
 linkcheck: venv
 	$(JB) build . --builder linkcheck
+
+# The "find similar images" app of lesson 11 (http://127.0.0.1:7860; ARGS="--help" for options).
+app: venv
+	$(PY) -m lessonkit.app $(ARGS)
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

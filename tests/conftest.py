@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+# The mirror the Makefile exported (../shared/data when it exists), read before
+# any fixture unsets it.
+_MIRROR_AT_START = os.environ.get("LESSONKIT_MIRROR")
 
 
 @pytest.fixture(autouse=True)
@@ -20,10 +27,7 @@ def isolated_data_env(tmp_path, monkeypatch):
 @pytest.fixture
 def real_mirror(monkeypatch):
     """The course's offline mirror (../shared/data), or skip when absent."""
-    import os
-    from pathlib import Path
-
-    candidates = [os.environ.get("LESSONKIT_TEST_MIRROR"), str(Path(__file__).resolve().parents[2] / "shared" / "data")]
+    candidates = [_MIRROR_AT_START, str(Path(__file__).resolve().parents[2] / "shared" / "data")]
     for c in candidates:
         if c and Path(c).is_dir():
             monkeypatch.setenv("LESSONKIT_MIRROR", c)

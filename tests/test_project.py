@@ -101,6 +101,7 @@ def test_notebook_was_executed_in_order_without_errors(nb_path):
             text = "".join(out.get("text", ""))
             assert not re.search(r"/(work|tmp|root|home|Users)/", text), f"machine-specific path in output: {text[:80]}"
             assert "it/s]" not in text and "s/it]" not in text, "progress bars stay out of committed output"
+        assert not source(c).rstrip().endswith(";"), "end figure cells with plt.show(): nbval ignores a trailing ';'"
 
 
 def test_citations_exist_in_the_bibliography():
