@@ -17,7 +17,8 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
     seen, unique = set(), []
     for js in scripts:
         attrs = getattr(js, "attributes", {}) or {}
-        key = (getattr(js, "filename", str(js)), attrs.get("body"), attrs.get("src"))
+        # an inline script has filename None or "" depending on who added it
+        key = (getattr(js, "filename", None) or None, attrs.get("body"), attrs.get("src"))
         if key in seen:
             continue
         seen.add(key)
