@@ -11,6 +11,8 @@ the best matches.
 
 from __future__ import annotations
 
+import threading
+
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -189,6 +191,10 @@ class SearchIndex:
         feats = feats.detach().to("cpu", torch.float32)
         self.features = (l2_normalize(feats) if normalize else feats).contiguous()
         self.labels = _as_labels(labels, "labels", feats.shape[0]) if labels is not None else None
+        # One similarity buffer per thread, reused across calls: allocating (and
+        # first touching) a fresh block x N matrix on every search costs more than
+        # the top-k itself. Per thread, so that concurrent searches (the app) are safe.
+        self._scratch = threading.local()
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -229,12 +235,15 @@ class SearchIndex:
         q = l2_normalize(q.detach().to("cpu", torch.float32))
         scores = torch.empty(q.shape[0], k, dtype=torch.float32)
         indices = torch.empty(q.shape[0], k, dtype=torch.int64)
+        rows = min(block, q.shape[0])
+        buf = getattr(self._scratch, "sims", None)
+        if buf is None or buf.shape[0] < rows:
+            buf = self._scratch.sims = torch.empty(rows, len(self), dtype=torch.float32)
         with torch.inference_mode():
             for start in range(0, q.shape[0], block):
-                sims = q[start : start + block] @ self.features.T
-                top = sims.topk(k, dim=1)
-                scores[start : start + block] = top.values
-                indices[start : start + block] = top.indices
+                qb = q[start : start + block]
+                sims = torch.mm(qb, self.features.T, out=buf[: qb.shape[0]])
+                torch.topk(sims, k, dim=1, out=(scores[start : start + block], indices[start : start + block]))
         return scores, indices
 
     def search_labels(self, queries: ArrayLike, k: int = 5) -> torch.Tensor:
