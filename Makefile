@@ -5,7 +5,7 @@
 #   make test   lessonkit's unit tests, nbval regression checks of every notebook,
 #               a build of the book from the checked outputs, and a browser test of it
 #
-# Other targets: venv, execute, syllabus, unit, nbval, site, browser, linkcheck, app, bench, clean.
+# Other targets: venv, execute, syllabus, full-profile, results, unit, nbval, site, browser, linkcheck, app, bench, clean.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -33,7 +33,7 @@ export PYTHONHASHSEED ?= 0
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB        ?= $(NOTEBOOKS)
 
-.PHONY: help venv book test unit nbval site browser execute syllabus linkcheck app bench clean
+.PHONY: help venv book test unit nbval site browser execute syllabus full-profile results linkcheck app bench clean
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -60,6 +60,17 @@ execute: venv
 
 syllabus: venv
 	$(PY) scripts/make_syllabus.py
+
+# Run the lessons that book/results.md reports in the full profile (minutes each on
+# a GPU, tens of minutes on a CPU), keep their records in results/full/, and
+# regenerate the results page from them. FULL_NB="notebooks/04_training_a_cnn.ipynb" runs one.
+FULL_NB ?= $(shell $(PY) scripts/make_results.py --lessons 2>/dev/null)
+full-profile: venv
+	$(PY) scripts/run_full_profile.py $(FULL_NB)
+	$(PY) scripts/make_results.py
+
+results: venv
+	$(PY) scripts/make_results.py
 
 unit: venv
 	$(PY) -m pytest -q -m "not browser" tests

@@ -105,26 +105,13 @@ def show_kernels(kernels, titles: Sequence[str] | None = None, *, ncols: int = 6
     matplotlib.figure.Figure
     """
     ks = _as_maps(kernels, "kernels")
-    if titles is not None and len(titles) != len(ks):
-        raise ValueError(f"got {len(ks)} kernels but {len(titles)} titles")
-    ncols = min(ncols, len(ks))
-    nrows = math.ceil(len(ks) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.2 if titles else 1)), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= len(ks):
-            continue
-        k = ks[i]
+    fig, axes = _grid(len(ks), titles, "kernels", ncols=ncols, size=size)
+    for k, ax in zip(ks, axes):
         lim = float(np.abs(k).max()) or 1.0
         im = ax.imshow(k, cmap=cmap, vmin=-lim, vmax=lim)
         if annotate if annotate is not None else max(k.shape) <= 5:
             _write_values(ax, im, k, "{:.2g}", 7)
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def show_feature_maps(
@@ -157,27 +144,36 @@ def show_feature_maps(
     matplotlib.figure.Figure
     """
     ms = _as_maps(maps, "maps")
-    if titles is not None and len(titles) != len(ms):
-        raise ValueError(f"got {len(ms)} maps but {len(titles)} titles")
     cmaps = [cmap] * len(ms) if isinstance(cmap, str) else list(cmap)
     syms = [symmetric] * len(ms) if isinstance(symmetric, bool) else list(symmetric)
     if len(cmaps) != len(ms) or len(syms) != len(ms):
         raise ValueError(f"got {len(ms)} maps but {len(cmaps)} colour maps and {len(syms)} symmetric flags")
-    ncols = min(ncols, len(ms))
-    nrows = math.ceil(len(ms) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.2 if titles else 1)), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= len(ms):
-            continue
-        m = ms[i]
-        if syms[i]:
+    fig, axes = _grid(len(ms), titles, "maps", ncols=ncols, size=size)
+    for m, ax, cm, sym in zip(ms, axes, cmaps, syms):
+        if sym:
             lim = float(np.abs(m).max()) or 1.0
-            ax.imshow(m, cmap=cmaps[i], vmin=-lim, vmax=lim)
+            ax.imshow(m, cmap=cm, vmin=-lim, vmax=lim)
         else:
-            ax.imshow(m, cmap=cmaps[i])
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=8)
+            ax.imshow(m, cmap=cm)
+    return _finish(fig, title)
+
+
+def _grid(n: int, titles: Sequence[str] | None, what: str, *, ncols: int, size: float) -> tuple[Figure, list]:
+    """A grid for ``n`` images with axes off and titles set; returns the first ``n`` axes."""
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"got {n} {what} but {len(titles)} titles")
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.2 if titles else 1)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    used = list(axes.flat)[:n]
+    for ax, t in zip(used, titles if titles is not None else ()):
+        ax.set_title(t, fontsize=8)
+    return fig, used
+
+
+def _finish(fig: Figure, title: str | None) -> Figure:
     if title:
         fig.suptitle(title)
     fig.tight_layout()

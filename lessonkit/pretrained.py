@@ -522,7 +522,7 @@ def pretrained_model(
 def count_parameters(module: nn.Module) -> tuple[int, int]:
     """``(trainable, total)`` parameter counts of ``module``.
 
-    Introduced in lesson 10.
+    Introduced in lesson 04; lesson 10 uses it to count what fine-tuning trains.
 
     Examples
     --------

@@ -16,6 +16,25 @@ import nbformat
 from nbclient import NotebookClient
 
 
+def coalesce_streams(nb: nbformat.NotebookNode) -> None:
+    """Merge consecutive stdout (or stderr) outputs of a cell into one.
+
+    How a cell's printing is split into messages depends on timing (a busy
+    machine flushes more often); the committed notebook should not.
+    """
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            prev = merged[-1] if merged else None
+            if (out.output_type == "stream" and prev is not None and prev.output_type == "stream"
+                    and prev.name == out.name):
+                prev.text += out.text
+            else:
+                merged.append(out)
+        if "outputs" in cell:
+            cell.outputs = merged
+
+
 def execute(path: Path, timeout: int) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
@@ -29,6 +48,7 @@ def execute(path: Path, timeout: int) -> float:
     elapsed = time.perf_counter() - start
     # Widget state is per-run noise (random model ids); the static book does not need it.
     nb.metadata.pop("widgets", None)
+    coalesce_streams(nb)
     nbformat.write(nb, path)
     return elapsed
 
@@ -36,8 +56,16 @@ def execute(path: Path, timeout: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--coalesce-only", action="store_true",
+                        help="only merge split stream outputs of already executed notebooks")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     args = parser.parse_args(argv)
+    if args.coalesce_only:
+        for path in args.notebooks:
+            nb = nbformat.read(path, as_version=4)
+            coalesce_streams(nb)
+            nbformat.write(nb, path)
+        return 0
     total = 0.0
     for path in args.notebooks:
         print(f"executing {path} ...", flush=True)

@@ -62,7 +62,13 @@ def test_plot_matrix_text_contrast_and_highlight():
 def test_show_kernels_and_maps_layout_and_errors():
     fig = show_kernels(torch.randn(5, 1, 3, 3), [f"k{i}" for i in range(5)], ncols=3)
     assert len(fig.axes) == 6 and sum(bool(ax.images) for ax in fig.axes) == 5
+    assert [ax.get_title() for ax in fig.axes] == ["k0", "k1", "k2", "k3", "k4", ""]
+    assert not any(ax.axison for ax in fig.axes)
+    lim = max(abs(v) for v in fig.axes[0].images[0].get_clim())
+    assert fig.axes[0].images[0].get_clim() == (-lim, lim)  # signed weights: a scale centred at 0
     plt.close(fig)
+    with pytest.raises(ValueError, match="2 kernels but 3 titles"):
+        show_kernels(torch.randn(2, 3, 3), ["a", "b", "c"])
     fig = show_feature_maps(np.zeros((2, 4, 4)), cmap=["gray", "magma"], symmetric=[False, True])
     assert [ax.images[0].get_cmap().name for ax in fig.axes] == ["gray", "magma"]
     plt.close(fig)

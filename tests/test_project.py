@@ -120,3 +120,93 @@ def test_syllabus_is_generated_from_the_lessons():
 
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_syllabus.py"), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def _script(name: str):
+    """Import one of scripts/*.py as a module."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_results_page_is_generated_from_the_full_profile_records():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_results.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_results_rows_read_values_the_lessons_really_glue():
+    """Every glue name the results page reads is glued by that lesson's code."""
+    make_results = _script("make_results")
+    for row in make_results.ROWS:
+        source = json.loads((ROOT / "notebooks" / f"{row.lesson}.ipynb").read_text())
+        code = "\n".join("".join(c["source"]) for c in source["cells"] if c["cell_type"] == "code")
+        glued = set(re.findall(r'glue\("([a-z0-9_]+)"', code))
+        fake = {name: "50.0%" for name in glued}
+        row.measured(fake)  # raises KeyError if the row reads a value the lesson does not glue
+        if row.met is not None:
+            row.met(fake)
+
+
+def test_results_page_marks_targets_met_and_missed(tmp_path):
+    make_results = _script("make_results")
+    record = {"seconds": 1800.0, "device": "CPU, 2 cores", "versions": {"torch": "2.x"}, "started": "2026-11-22T03:00:00+00:00"}
+    good = dict(record, glued={"top1_err": "7.5%", "mnist_acc": "99.2%"})
+    text = make_results.render({"04_training_a_cnn": good})
+    fashion = next(line for line in text.splitlines() if "| CNN on Fashion-MNIST, test accuracy" in line)
+    assert "| 92.5% | yes |" in fashion and "30 min (2026-11-22)" in fashion
+    assert "| 99.2% | yes |" in next(line for line in text.splitlines() if "GAP CNN" in line)
+    assert "*to be measured*" in next(line for line in text.splitlines() if "SimpleCNN" in line)
+    bad = dict(record, glued={"top1_err": "10.0%", "mnist_acc": "98.9%"})
+    text = make_results.render({"04_training_a_cnn": bad})
+    assert "| 90.0% | **no** |" in text and "| 98.9% | **no** |" in text
+
+
+def test_full_profile_runner_records_glued_values_and_output(tmp_path, monkeypatch):
+    import nbformat
+
+    run_full_profile = _script("run_full_profile")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nfrom myst_nb import glue\n"
+        "print('profile', os.environ['LESSONKIT_PROFILE'])\nglue('answer', f'{0.4213:.1%}', display=False)")])
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.setenv("LESSONKIT_PROFILE", "full")
+    record = run_full_profile.run(path, tmp_path / "out", timeout=120)
+    assert record["glued"] == {"answer": "42.1%"}
+    assert record["printed"] == ["profile full\n"]
+    saved = json.loads((tmp_path / "out" / "lesson.json").read_text())
+    assert saved == record and (tmp_path / "out" / "lesson.ipynb").exists()
+    assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_executed_notebooks_merge_split_stream_outputs():
+    import nbformat
+
+    execute_notebooks = _script("execute_notebooks")
+    out = nbformat.v4.new_output
+    cell = nbformat.v4.new_code_cell("print('a'); print('b')", outputs=[
+        out("stream", name="stdout", text="a\n"), out("stream", name="stdout", text="b\n"),
+        out("stream", name="stderr", text="warn\n"), out("display_data", data={"text/plain": "x"}),
+        out("stream", name="stdout", text="c\n")])
+    nb = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_markdown_cell("text")])
+    execute_notebooks.coalesce_streams(nb)
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in nb.cells[0].outputs] == [
+        ("stream", "stdout", "a\nb\n"), ("stream", "stderr", "warn\n"), ("display_data", None, None),
+        ("stream", "stdout", "c\n")]
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_have_no_split_streams(nb_path):
+    for cell in json.loads(nb_path.read_text())["cells"]:
+        outs = cell.get("outputs", [])
+        for a, b in zip(outs, outs[1:]):
+            assert not (a["output_type"] == b["output_type"] == "stream" and a["name"] == b["name"]), \
+                f"split stream output in {nb_path.name}: run scripts/execute_notebooks.py --coalesce-only"

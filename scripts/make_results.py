@@ -1,0 +1,109 @@
+"""Write book/results.md from the full-profile records in results/full/.
+
+``make full-profile`` runs lessons with ``LESSONKIT_PROFILE=full`` and leaves one
+JSON record per lesson (see ``scripts/run_full_profile.py``); this script turns
+the values those lessons glued into the results table, so that no figure on the
+page is typed by hand. ``make results`` rewrites the page and
+tests/test_project.py checks it is current.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "results" / "full"
+OUT = ROOT / "book" / "results.md"
+
+
+def pct(text: str) -> float:
+    """``'91.3%'`` -> 0.913."""
+    return float(text.rstrip("%")) / 100
+
+
+@dataclass(frozen=True)
+class Row:
+    lesson: str  # notebook stem, e.g. "04_training_a_cnn"
+    experiment: str
+    target: str
+    measured: Callable[[dict[str, str]], str]  # glued values -> text for the table
+    met: Callable[[dict[str, str]], bool] | None = None  # None: no target to meet
+
+
+ROWS = [
+    Row("00_first_cnn", "SimpleCNN on Fashion-MNIST, test accuracy", "—",
+        lambda g: g["test_top1"]),
+    Row("04_training_a_cnn", "CNN on Fashion-MNIST, test accuracy", "≥ 91 %",
+        lambda g: f"{1 - pct(g['top1_err']):.1%}", lambda g: 1 - pct(g["top1_err"]) >= 0.91),
+    Row("04_training_a_cnn", "GAP CNN on MNIST, test accuracy", "≥ 99 %",
+        lambda g: g["mnist_acc"], lambda g: pct(g["mnist_acc"]) >= 0.99),
+    Row("05_shift_robustness", "shift-augmented CNN, Fashion-MNIST test set: clean / shifted 4 px left or right",
+        "≥ 90 % / ≥ 85 %", lambda g: f"{g['aug_clean']} / {g['aug_shift4']}",
+        lambda g: pct(g["aug_clean"]) >= 0.90 and pct(g["aug_shift4"]) >= 0.85),
+    Row("05_shift_robustness", "the same CNN without augmentation: clean / shifted 4 px", "clearly below at 4 px",
+        lambda g: f"{g['cnn_clean']} / {g['cnn_shift4']}",
+        lambda g: pct(g["cnn_shift4"]) < pct(g["aug_shift4"]) - 0.05),
+    Row("10_transfer_learning", "EfficientNet-Lite0, Cats vs Dogs validation accuracy: "
+        "frozen backbone + new head / fine-tuned", "≥ 95 %",
+        lambda g: f"{g['cvd_phase1']} / {g['cvd_phase2']}",
+        lambda g: max(pct(g["cvd_phase1"]), pct(g["cvd_phase2"])) >= 0.95),
+    Row("10_transfer_learning", "the same network trained from scratch (with augmentation)", "far below",
+        lambda g: g["cvd_scratch"],
+        lambda g: pct(g["cvd_scratch"]) < max(pct(g["cvd_phase1"]), pct(g["cvd_phase2"])) - 0.10),
+]
+
+HEADER = """# Results
+
+The pages of this site are built with the `fast` profile on a CPU, so the accuracies printed in
+the lessons are those of the smaller experiment. This page records what the `full` profile
+measures: all the training images, more epochs and wider networks, as each lesson's first code
+cell sets out. `make full-profile` runs the lessons below with `LESSONKIT_PROFILE=full` and
+keeps, for each, a record of every value it computed for its text, what it printed, the device
+and the time it took (`results/full/*.json`); this page is generated from those records by
+`make results`. The time is that of the whole lesson, top to bottom, not only of the experiment
+in the row.
+
+"""
+
+FOOTER = """
+A row reads *to be measured* until its lesson has been run in the full profile. On a GPU each
+lesson takes minutes; on a laptop CPU, tens of minutes.
+"""
+
+
+def load_records() -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))}
+
+
+def render(records: dict[str, dict]) -> str:
+    lines = ["| lesson | experiment (full profile) | target | measured | met | device | time |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for row in ROWS:
+        number = row.lesson[:2]
+        link = f"[{number}](../notebooks/{row.lesson}.ipynb)"
+        record = records.get(row.lesson)
+        if record is None:
+            lines.append(f"| {link} | {row.experiment} | {row.target} | *to be measured* | | | |")
+            continue
+        glued = record["glued"]
+        met = "—" if row.met is None else ("yes" if row.met(glued) else "**no**")
+        minutes = record["seconds"] / 60
+        lines.append(f"| {link} | {row.experiment} | {row.target} | {row.measured(glued)} | {met} "
+                     f"| {record['device']}, torch {record['versions']['torch']} "
+                     f"| {minutes:.0f} min ({record['started'][:10]}) |")
+    return HEADER + "\n".join(lines) + "\n" + FOOTER
+
+
+if __name__ == "__main__":
+    if "--lessons" in sys.argv:  # the notebooks to run for this page (used by the Makefile)
+        print(" ".join(f"notebooks/{stem}.ipynb" for stem in dict.fromkeys(r.lesson for r in ROWS)))
+        sys.exit(0)
+    text = render(load_records())
+    if "--check" in sys.argv:
+        sys.exit(0 if OUT.read_text() == text else "book/results.md is out of date: run `make results`")
+    OUT.write_text(text)
+    print(f"wrote {OUT.relative_to(ROOT)}")
