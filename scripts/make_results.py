@@ -64,8 +64,8 @@ measures: all the training images, more epochs and wider networks, as each lesso
 cell sets out. `make full-profile` runs the lessons below with `LESSONKIT_PROFILE=full` and
 keeps, for each, a record of every value it computed for its text, what it printed, the device
 and the time it took (`results/full/*.json`); this page is generated from those records by
-`make results`. The time is that of the whole lesson, top to bottom, not only of the experiment
-in the row.
+`make results`. The time is the wall-clock time of the whole lesson, top to bottom, not only of
+the experiment in the row; on a machine shared with other jobs it is an upper bound.
 
 """
 
@@ -77,6 +77,14 @@ lesson takes minutes; on a laptop CPU, tens of minutes.
 
 def load_records() -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(RECORDS.glob("*.json"))}
+
+
+def device(record: dict) -> str:
+    """The device, and on a CPU the number of threads torch used."""
+    if record["device"].startswith("CPU"):
+        threads = record["torch_threads"]
+        return f"{record['device']}, {threads} thread{'s' if threads != 1 else ''}"
+    return record["device"]
 
 
 def render(records: dict[str, dict]) -> str:
@@ -93,7 +101,7 @@ def render(records: dict[str, dict]) -> str:
         met = "—" if row.met is None else ("yes" if row.met(glued) else "**no**")
         minutes = record["seconds"] / 60
         lines.append(f"| {link} | {row.experiment} | {row.target} | {row.measured(glued)} | {met} "
-                     f"| {record['device']}, torch {record['versions']['torch']} "
+                     f"| {device(record)}, torch {record['versions']['torch']} "
                      f"| {minutes:.0f} min ({record['started'][:10]}) |")
     return HEADER + "\n".join(lines) + "\n" + FOOTER
 

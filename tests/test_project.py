@@ -157,11 +157,12 @@ def test_results_rows_read_values_the_lessons_really_glue():
 
 def test_results_page_marks_targets_met_and_missed(tmp_path):
     make_results = _script("make_results")
-    record = {"seconds": 1800.0, "device": "CPU, 2 cores", "versions": {"torch": "2.x"}, "started": "2026-11-22T03:00:00+00:00"}
+    record = {"seconds": 1800.0, "device": "CPU, 2 cores", "torch_threads": 2, "versions": {"torch": "2.x"},
+              "started": "2026-11-22T03:00:00+00:00"}
     good = dict(record, glued={"top1_err": "7.5%", "mnist_acc": "99.2%"})
     text = make_results.render({"04_training_a_cnn": good})
     fashion = next(line for line in text.splitlines() if "| CNN on Fashion-MNIST, test accuracy" in line)
-    assert "| 92.5% | yes |" in fashion and "30 min (2026-11-22)" in fashion
+    assert "| 92.5% | yes | CPU, 2 cores, 2 threads, torch 2.x | 30 min (2026-11-22) |" in fashion
     assert "| 99.2% | yes |" in next(line for line in text.splitlines() if "GAP CNN" in line)
     assert "*to be measured*" in next(line for line in text.splitlines() if "SimpleCNN" in line)
     bad = dict(record, glued={"top1_err": "10.0%", "mnist_acc": "98.9%"})
