@@ -35,20 +35,32 @@ def coalesce_streams(nb: nbformat.NotebookNode) -> None:
             cell.outputs = merged
 
 
-def execute(path: Path, timeout: int) -> float:
-    nb = nbformat.read(path, as_version=4)
+def run_in_kernel(nb: nbformat.NotebookNode, cwd: Path, timeout: int) -> float:
+    """Execute ``nb`` top to bottom in a fresh kernel started in ``cwd``; return seconds.
+
+    The executed notebook is tidied the same way wherever it is saved: per-run
+    widget state is dropped and split stream outputs are merged. Shared by
+    ``make execute`` (this script) and ``make full-profile`` (run_full_profile.py).
+    """
     start = time.perf_counter()
     NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
+        resources={"metadata": {"path": str(cwd)}},
         record_timing=False,
     ).execute()
     elapsed = time.perf_counter() - start
     # Widget state is per-run noise (random model ids); the static book does not need it.
     nb.metadata.pop("widgets", None)
     coalesce_streams(nb)
+    return elapsed
+
+
+def execute(path: Path, timeout: int) -> float:
+    """Execute the notebook at ``path`` in place; return seconds."""
+    nb = nbformat.read(path, as_version=4)
+    elapsed = run_in_kernel(nb, path.parent, timeout)
     nbformat.write(nb, path)
     return elapsed
 

@@ -18,11 +18,12 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from execute_notebooks import run_in_kernel  # noqa: E402  (one way to run a notebook)
 
 ROOT = Path(__file__).resolve().parents[1]
 GLUE_PREFIX = "application/papermill.record/"
@@ -69,10 +70,7 @@ def run(path: Path, out_dir: Path, timeout: int) -> dict:
 
     nb = nbformat.read(path, as_version=4)
     started = dt.datetime.now(dt.timezone.utc)
-    start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    elapsed = time.perf_counter() - start
+    elapsed = run_in_kernel(nb, path.parent, timeout)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)
     record = {

@@ -175,16 +175,21 @@ def test_full_profile_runner_records_glued_values_and_output(tmp_path, monkeypat
 
     run_full_profile = _script("run_full_profile")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import os\nfrom myst_nb import glue\n"
-        "print('profile', os.environ['LESSONKIT_PROFILE'])\nglue('answer', f'{0.4213:.1%}', display=False)")])
+        "import os, time\nfrom myst_nb import glue\n"
+        "print('profile', os.environ['LESSONKIT_PROFILE'], flush=True)\ntime.sleep(0.5)\nprint('done')\n"
+        "glue('answer', f'{0.4213:.1%}', display=False)")])
     path = tmp_path / "lesson.ipynb"
     nbformat.write(nb, path)
     monkeypatch.setenv("LESSONKIT_PROFILE", "full")
     record = run_full_profile.run(path, tmp_path / "out", timeout=120)
     assert record["glued"] == {"answer": "42.1%"}
-    assert record["printed"] == ["profile full\n"]
+    assert record["printed"] == ["profile full\ndone\n"]
     saved = json.loads((tmp_path / "out" / "lesson.json").read_text())
-    assert saved == record and (tmp_path / "out" / "lesson.ipynb").exists()
+    assert saved == record
+    # The executed copy is tidied like `make execute`'s: the two flushes are one output.
+    executed = nbformat.read(tmp_path / "out" / "lesson.ipynb", as_version=4)
+    streams = [o for o in executed.cells[0].outputs if o.output_type == "stream"]
+    assert [o.text for o in streams] == ["profile full\ndone\n"]
     assert not list((tmp_path / "out").glob("*.part"))
 
 
