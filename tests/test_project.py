@@ -168,6 +168,24 @@ def test_results_page_marks_targets_met_and_missed(tmp_path):
     bad = dict(record, glued={"top1_err": "10.0%", "mnist_acc": "98.9%"})
     text = make_results.render({"04_training_a_cnn": bad})
     assert "| 90.0% | **no** |" in text and "| 98.9% | **no** |" in text
+    # 91.0% and 99.0% were rounded from somewhere in [90.95, 91.05) and [98.95, 99.05): too close to call.
+    edge = dict(record, glued={"top1_err": "9.0%", "mnist_acc": "99.0%"})
+    text = make_results.render({"04_training_a_cnn": edge})
+    assert "| 91.0% | within rounding |" in text and "| 99.0% | within rounding |" in text
+
+
+def test_results_verdicts_allow_for_the_rounding_of_glued_values():
+    make_results = _script("make_results")
+    P = make_results.Percent.parse
+    assert make_results.at_least(P("95.1%"), 0.95) is True
+    assert make_results.at_least(P("94.9%"), 0.95) is False
+    assert make_results.at_least(P("95.0%"), 0.95) is None
+    assert make_results.at_least(P("95%"), 0.95) is None and make_results.at_least(P("96%"), 0.95) is True
+    # from scratch "far below" the best pretrained figure: 10 points, give or take rounding
+    assert make_results.below(P("85.0%"), P("96.0%"), 0.10) is True
+    assert make_results.below(P("86.0%"), P("96.0%"), 0.10) is None
+    assert make_results.below(P("86.2%"), P("96.0%"), 0.10) is False
+    assert make_results.all_of(True, None) is None and make_results.all_of(None, False) is False
 
 
 def test_full_profile_runner_records_glued_values_and_output(tmp_path, monkeypatch):
