@@ -371,7 +371,7 @@ def class_activation_map(
     --------
     >>> from lessonkit.models import SimpleCNN
     >>> net = SimpleCNN(1, 10).eval()
-    >>> class_activation_map(net, torch.randn(2, 1, 28, 28), "features", "head.3").shape
+    >>> class_activation_map(net, torch.randn(2, 1, 28, 28), "features", "head.2").shape
     torch.Size([2, 28, 28])
 
     Introduced in lesson 09.

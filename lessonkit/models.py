@@ -78,7 +78,7 @@ class SimpleCNN(nn.Module):
     in_size : int, optional
         Input height (= width); required for ``head="flatten"``.
     dropout : float
-        Dropout before the final linear layer.
+        Dropout before the final linear layer (0 = none: no dropout layer).
     batch_norm : bool
 
     Examples
@@ -119,7 +119,8 @@ class SimpleCNN(nn.Module):
                 raise ValueError(f"in_size={in_size} is too small for {len(widths)} pooling blocks")
             pool = [nn.Flatten()]
             n_in = widths[-1] * side * side
-        self.head = nn.Sequential(*pool, nn.Dropout(dropout), nn.Linear(n_in, num_classes))
+        drop = [nn.Dropout(dropout)] if dropout else []
+        self.head = nn.Sequential(*pool, *drop, nn.Linear(n_in, num_classes))
 
     def forward(self, x):
         return self.head(self.features(x))

@@ -97,7 +97,7 @@ def test_grad_cam_matches_pytorch_grad_cam_for_tiny_maps():
     # a map whose range is ~1e-9: the 1e-7 guard in the min-max scaling then matters
     net = small_cnn(6)
     with torch.no_grad():
-        net.head[3].weight.mul_(1e-9)
+        net.head[-1].weight.mul_(1e-9)
     x = torch.randn(2, 3, 16, 16)
     ours = grad_cam(net, x, "features", [1, 3]).numpy()
     np.testing.assert_allclose(ours, reference_gradcam(net, net.features, x, [1, 3]), atol=1e-5, rtol=0)
@@ -134,13 +134,13 @@ def test_cam_equals_grad_cam_up_to_positive_scale_for_gap_linear():
     x = torch.randn(4, 3, 24, 24)
     h, w = net.features(x).shape[-2:]
     for target in (None, 2, [0, 1, 2, 3]):
-        cam = class_activation_map(net, x, "features", "head.3", target, upsample=False, normalize=False)
+        cam = class_activation_map(net, x, "features", "head.2", target, upsample=False, normalize=False)
         gc = grad_cam(net, x, "features", target, upsample=False, normalize=False, relu=False)
         # dy_c/dA_kij = w_ck / (h*w), so Grad-CAM = CAM / (h*w)
         torch.testing.assert_close(cam, gc * (h * w), rtol=1e-4, atol=1e-5)
         # after ReLU/normalisation (what is shown) the two heatmaps are identical
         torch.testing.assert_close(
-            class_activation_map(net, x, "features", "head.3", target).clamp_min(0),
+            class_activation_map(net, x, "features", "head.2", target).clamp_min(0),
             grad_cam(net, x, "features", target, relu=False),
             rtol=1e-4,
             atol=1e-5,
@@ -152,9 +152,9 @@ def test_cam_by_hand():
     x = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
         a = net.features(x)[0]
-    wc = net.head[3].weight[2].detach()
+    wc = net.head[-1].weight[2].detach()
     expected = (wc[:, None, None] * a).sum(0)
-    got = class_activation_map(net, x, "features", "head.3", 2, upsample=False, normalize=False)[0]
+    got = class_activation_map(net, x, "features", "head.2", 2, upsample=False, normalize=False)[0]
     torch.testing.assert_close(got, expected)
 
 
@@ -172,7 +172,7 @@ def test_cam_and_grad_cam_validate_inputs():
     with pytest.raises(TypeError, match="nn.Linear"):
         class_activation_map(net, x, "features", "head.0")
     with pytest.raises(ValueError, match="match the classifier"):
-        class_activation_map(net, x, "features.0", "head.3")
+        class_activation_map(net, x, "features.0", "head.2")
     with pytest.raises(TypeError, match="dtype"):
         grad_cam(net, x, "features", 1.5)  # type: ignore[arg-type]
 

@@ -28,6 +28,22 @@ def test_flatten_head_needs_size_and_counts_spatial_positions():
         lk.SimpleCNN(widths=(8, 8, 8), head="flatten", in_size=4)
 
 
+def test_dropout_layer_only_when_asked_for():
+    def kinds(m):
+        return [type(layer) for layer in m.head]
+
+    assert kinds(lk.SimpleCNN(widths=(4,))) == [nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear]
+    m = lk.SimpleCNN(widths=(4,), dropout=0.3)
+    assert kinds(m) == [nn.AdaptiveAvgPool2d, nn.Flatten, nn.Dropout, nn.Linear] and m.head[2].p == 0.3
+    # training mode: p=0.5 zeroes about half of the head's inputs; without dropout nothing changes
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 8, 8)
+    m.train()
+    feats = m.head[:2](m.features(x))
+    zeroed = (m.head[2](feats) == 0).float().mean().item()
+    assert 0.2 < zeroed < 0.4 and (feats != 0).all()
+
+
 def test_mlp_matches_a_hand_built_network():
     m = lk.MLP((1, 4, 4), 3, hidden=(5,))
     assert n_params(m) == 16 * 5 + 5 + 5 * 3 + 3
