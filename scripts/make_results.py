@@ -10,7 +10,6 @@ tests/test_project.py checks it is current.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,27 +24,30 @@ OUT = ROOT / "book" / "results.md"
 class Percent:
     """A percentage read back from the rounded text a lesson glued.
 
-    ``'91.3%'`` was printed from some value in [0.9125, 0.9135]: ``value`` is
-    0.913 and ``half_unit`` 0.0005. A target is judged on that whole interval,
-    so a figure that rounds onto its target is neither met nor missed.
+    ``'91.3%'`` (``value`` 0.913, ``decimals`` 1) was printed from some value in
+    [0.9125, 0.9135]. A target is judged on that whole interval, so a figure
+    that rounds onto its target is neither met nor missed.
     """
 
     value: float
-    half_unit: float
+    decimals: int
 
     @classmethod
     def parse(cls, text: str) -> "Percent":
         number = text.strip().rstrip("%")
-        decimals = len(number.partition(".")[2])
-        return cls(float(number) / 100, 0.5 * 10.0 ** -decimals / 100)
+        return cls(float(number) / 100, len(number.partition(".")[2]))
+
+    @property
+    def half_unit(self) -> float:
+        """Half the last printed digit: the true value lies within ± this."""
+        return 0.5 * 10.0 ** -self.decimals / 100
 
     def complement(self) -> "Percent":
         """``1 - self``: an accuracy from an error rate."""
-        return Percent(1 - self.value, self.half_unit)
+        return Percent(1 - self.value, self.decimals)
 
     def __str__(self) -> str:
-        decimals = max(0, round(-math.log10(2 * self.half_unit * 100)))
-        return f"{self.value * 100:.{decimals}f}%"
+        return f"{self.value * 100:.{self.decimals}f}%"
 
 
 Verdict = Optional[bool]  # True: met; False: missed; None: too close to call from the rounded text
