@@ -76,7 +76,7 @@ unit: venv
 	$(PY) -m pytest -q -m "not browser" tests
 
 nbval: venv
-	$(PY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 --durations=15 $(NOTEBOOKS)
 
 # Build the site from the committed outputs, which nbval has just shown to be

@@ -59,6 +59,7 @@ from .pretrained import (
     unfreeze,
 )
 from .progress import progress
+from .notebook import check_close, glue
 from .receptive import RFLayer, empirical_receptive_field, input_gradient, receptive_field
 from .summary import summarize
 from .retrieval import (
@@ -110,6 +111,9 @@ __all__ = [
     "seed_worker",
     "setup",
     "progress",
+    # notebook: glued numbers and their checks (lesson 00)
+    "check_close",
+    "glue",
     # data
     "DATASETS",
     "ChecksumError",
