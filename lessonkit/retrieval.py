@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .interpret import eval_mode
 from .progress import progress
 
 __all__ = [
@@ -37,6 +38,7 @@ ArrayLike = torch.Tensor | np.ndarray
 
 
 def _as_float_matrix(x: ArrayLike, name: str) -> torch.Tensor:
+    # Stays on its device: the callers copy it to the CPU after checking it.
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
     if not isinstance(x, torch.Tensor):
@@ -49,7 +51,8 @@ def _as_float_matrix(x: ArrayLike, name: str) -> torch.Tensor:
 
 
 def _as_labels(y: ArrayLike | Sequence[int], name: str, n: int | None = None) -> torch.Tensor:
-    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    # Labels may come back from a GPU: the metrics are computed on the CPU.
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y.detach().cpu())
     if y.dtype.is_floating_point or y.dtype == torch.bool:
         raise TypeError(f"{name} must be integer class labels, got dtype {y.dtype}")
     if y.ndim != 1 or (n is not None and y.shape[0] != n):
@@ -83,8 +86,11 @@ def extract_features(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Feature vectors of every image, batched, under ``torch.inference_mode``.
 
-    Introduced in lesson 11. The backbone runs in eval mode (restored after).
-    A 4-D output ``(N, C, H, W)`` (a feature map) is global-average-pooled to
+    Introduced in lesson 11. The backbone runs in eval mode; afterwards every
+    submodule is back in its own mode (see :func:`~lessonkit.interpret.eval_mode`),
+    so layers shared with another model keep that model's mode. Each batch is
+    moved to ``device`` (by default the backbone's), the features come back to
+    the CPU. A 4-D output ``(N, C, H, W)`` (a feature map) is global-average-pooled to
     ``(N, C)``; the vectors are then L2-normalised unless ``normalize=False``.
 
     Parameters
@@ -133,11 +139,11 @@ def extract_features(
     else:
         raise TypeError(f"data must be a Dataset, a DataLoader or an image tensor, got {type(data).__name__}")
 
-    was_training = backbone.training
-    backbone.eval()
     feats: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
-    try:
+    # eval_mode restores each submodule's own mode: ``backbone.train(was_training)`` would
+    # also switch layers it shares with another model in eval mode (pm.model's batch norm).
+    with eval_mode(backbone):
         for x, y in progress(batches, total=total, desc="features", unit="batch", leave=False):
             out = backbone(x.to(device))
             if out.ndim == 4:
@@ -147,8 +153,6 @@ def extract_features(
             feats.append(out.float().cpu())
             if y is not None:
                 labels.append(torch.as_tensor(y).cpu())
-    finally:
-        backbone.train(was_training)
     if not feats:
         raise ValueError("data holds no images")
     features = torch.cat(feats)
@@ -254,7 +258,7 @@ class SearchIndex:
 
 
 def _check_retrieved(retrieved: ArrayLike, query_labels: ArrayLike | Sequence[int], k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    r = torch.as_tensor(np.asarray(retrieved) if not isinstance(retrieved, torch.Tensor) else retrieved)
+    r = torch.as_tensor(np.asarray(retrieved) if not isinstance(retrieved, torch.Tensor) else retrieved.detach().cpu())
     if r.ndim != 2:
         raise ValueError(f"retrieved labels must have shape (Q, K), got {tuple(r.shape)}")
     y = _as_labels(query_labels, "query_labels", r.shape[0])
@@ -330,7 +334,7 @@ def knn_predict(retrieved: ArrayLike, k: int, num_classes: int | None = None) ->
     >>> knn_predict([[2, 1, 1], [0, 1, 2]], k=3).tolist()
     [1, 0]
     """
-    r = torch.as_tensor(np.asarray(retrieved) if not isinstance(retrieved, torch.Tensor) else retrieved)
+    r = torch.as_tensor(np.asarray(retrieved) if not isinstance(retrieved, torch.Tensor) else retrieved.detach().cpu())
     if r.ndim != 2 or r.dtype.is_floating_point:
         raise ValueError(f"retrieved labels must be an integer array of shape (Q, K), got {r.dtype} {tuple(r.shape)}")
     if not isinstance(k, (int, np.integer)) or not 1 <= k <= r.shape[1]:

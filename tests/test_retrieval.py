@@ -179,3 +179,83 @@ def test_extract_features_validation():
         lk.extract_features(nn.Identity(), torch.randn(3, 1, 8, 8), batch_size=0)
     with pytest.raises(ValueError, match="no images"):
         lk.extract_features(nn.Conv2d(1, 2, 1), torch.randn(0, 1, 8, 8))
+
+
+def test_extract_features_restores_every_submodule_mode():
+    """Issue 16: a backbone sharing layers with a model in eval mode must leave them in eval mode.
+
+    ``pretrained_model()`` builds ``pm.backbone`` as a new ``nn.Sequential`` (training flag
+    True) around layers of ``pm.model`` (in eval mode). Restoring only the top-level flag
+    with ``backbone.train(was_training)`` put the shared batch-norm layers in training mode.
+    """
+    torch.manual_seed(0)
+    conv, bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+    model = nn.Sequential(conv, bn, nn.ReLU()).eval()
+    backbone = nn.Sequential(nn.Sequential(conv, bn), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    assert backbone.training and not bn.training  # the situation pretrained_model() creates
+    before = {id(m): m.training for m in [*model.modules(), *backbone.modules()]}
+    lk.extract_features(backbone, torch.randn(6, 3, 10, 10), batch_size=4)
+    after = {id(m): m.training for m in [*model.modules(), *backbone.modules()]}
+    assert after == before
+    assert not bn.training
+    # And the mixed modes of one module tree come back as they were, too.
+    backbone[1].eval()
+    before = {id(m): m.training for m in backbone.modules()}
+    lk.extract_features(backbone, torch.randn(2, 3, 10, 10))
+    assert {id(m): m.training for m in backbone.modules()} == before
+
+
+class _OnAnotherDevice(nn.Module):
+    """A stand-in for a backbone on a GPU: its parameter lives on the ``meta`` device.
+
+    Its forward multiplies the input by that parameter, which raises "Tensor on device cpu
+    is not on the expected device meta" when the input was left on the CPU, as a CUDA
+    model would. Meta tensors hold no data, so it returns known features on the CPU
+    (the batch's row numbers, one-hot) and records the devices it saw.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1, device="meta"))
+        self.seen: list[torch.device] = []
+
+    def forward(self, x):
+        x * self.scale  # fails on a device mismatch
+        self.seen.append(x.device)
+        return torch.eye(4)[: x.shape[0]] + 1.0
+
+
+def test_extract_features_moves_inputs_to_the_model_device():
+    model = _OnAnotherDevice()
+    images, labels = torch.randn(6, 3, 5, 5), torch.tensor([0, 1, 0, 1, 0, 1])
+    for data in (images, TensorDataset(images, labels), lk.make_loader(TensorDataset(images, labels), batch_size=4)):
+        feats, _ = lk.extract_features(model, data, batch_size=4, normalize=False)
+        assert feats.device == torch.device("cpu") and feats.shape == (6, 4)
+    assert set(model.seen) == {torch.device("meta")}
+    # An explicit device wins over the parameters' device: then the stand-in must fail.
+    with pytest.raises(RuntimeError, match="device"):
+        lk.extract_features(model, images, device="cpu")
+
+
+def test_search_and_metrics_accept_tensors_from_another_device():
+    """Features and labels that come back from a GPU are brought to the CPU, never mixed.
+
+    Meta tensors hold no data, so what this can show on a CPU-only machine is that the
+    functions copy their inputs to the CPU (and fail there, "Cannot copy out of meta
+    tensor") instead of comparing tensors on two devices ("... not on the expected device").
+    """
+    index = lk.SearchIndex(torch.eye(3), labels=[0, 1, 2])
+    meta_q = torch.ones(2, 3, device="meta")
+    meta_labels = torch.tensor([[0, 1], [1, 0]], device="meta")
+    cases = [
+        lambda: lk.SearchIndex(meta_q),
+        lambda: index.search(meta_q, k=1),
+        lambda: lk.precision_at_k(meta_labels, torch.tensor([0, 1]), 1),
+        lambda: lk.precision_at_k(torch.tensor([[0, 1], [1, 0]]), torch.tensor([0, 1], device="meta"), 1),
+        lambda: lk.recall_at_k(torch.tensor([[0, 1], [1, 0]]), [0, 1], torch.tensor([0, 1, 2], device="meta"), 1),
+        lambda: lk.knn_accuracy(meta_labels, torch.tensor([0, 1]), 1),
+        lambda: lk.knn_predict(meta_labels, 1),
+    ]
+    for case in cases:
+        with pytest.raises(NotImplementedError, match="Cannot copy out of meta tensor"):
+            case()
