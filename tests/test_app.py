@@ -156,6 +156,36 @@ def test_finder_ranks_the_same_colour_first(reference, tmp_path):
     assert gallery == [] and "did not arrive" in message
 
 
+class _BackboneOnAnotherDevice(nn.Module):
+    """Stand-in for a backbone on a GPU: its parameter is on the ``meta`` device.
+
+    Multiplying a CPU input by it raises "not on the expected device", as CUDA would;
+    meta tensors hold no data, so it returns constant 16-d features on the CPU.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1, device="meta"))
+        self.seen: list[torch.device] = []
+
+    def forward(self, x):
+        x * self.scale  # fails on a device mismatch
+        self.seen.append(x.device)
+        return torch.ones(x.shape[0], 16)
+
+
+def test_finder_runs_the_backbone_on_its_device(reference, tmp_path, monkeypatch):
+    backbone = _BackboneOnAnotherDevice()
+    pm = P.PretrainedModel(backbone, backbone, "mobilenet_v2", "test", (0.5,) * 3, (0.5,) * 3, None, 16, "scale", [], "meta")
+    # The cache key hashes the weights, which a meta tensor does not have.
+    monkeypatch.setattr(app, "_module_fingerprint", lambda module: "meta stand-in")
+    finder = app.SimilarityFinder(pm, app.scan_reference_folder(reference), cache_dir=tmp_path / "c", image_size=SIZE)
+    good = write_good_uploads(tmp_path / "up")
+    gallery, message = finder.find(good["rgb"], k=3)
+    assert len(gallery) == 3 and "Top 3 of 6" in message, message
+    assert backbone.seen and set(backbone.seen) == {torch.device("meta")}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
