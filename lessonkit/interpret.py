@@ -4,6 +4,12 @@ Introduced in lesson 09 ("Looking inside a trained network"). Layers are
 named by their ``model.named_modules()`` path, e.g. ``"features.0"`` or
 ``"layer4"``. Every hook this module registers is removed when the
 ``with`` block (or the function) ends, even after an exception.
+
+The model may live on any device: every function here moves its input to the
+model's device and returns its result on the CPU, ready for plotting and for
+arithmetic with other CPU tensors. (A model on PyTorch's ``meta`` device, which
+the tests use as a stand-in for a GPU, has no data to copy: its results stay
+on ``meta``.)
 """
 
 from __future__ import annotations
@@ -32,6 +38,20 @@ __all__ = [
 
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); the CPU for a model without either."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def _to_host(t: torch.Tensor) -> torch.Tensor:
+    """``t`` on the CPU; a ``meta`` tensor (shapes without data) stays where it is."""
+    return t if t.is_meta else t.cpu()
+
+
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode for the ``with`` block, then restore every submodule's own mode.
@@ -41,6 +61,17 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     all of them to the slice's mode. This records and restores each module.
 
     Introduced in lesson 09.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.BatchNorm1d(2), nn.Dropout())
+    >>> net[1].eval()
+    Dropout(p=0.5, inplace=False)
+    >>> with eval_mode(net):
+    ...     net[0].training
+    False
+    >>> net[0].training, net[1].training
+    (True, False)
     """
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
@@ -153,7 +184,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str])
     Returns
     -------
     dict of str -> torch.Tensor
-        In the order of ``layers``.
+        In the order of ``layers``, on the CPU (``x`` is moved to the model's device).
 
     Examples
     --------
@@ -166,11 +197,11 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str])
     _check_images(x, "feature_maps")
     names = [layers] if isinstance(layers, str) else list(layers)
     with eval_mode(model), capture_activations(model, names) as acts, torch.no_grad():
-        model(x)
+        model(x.to(_device_of(model)))
     missing = [n for n in names if n not in acts]
     if missing:
         raise ValueError(f"layers {missing} were not called in the forward pass")
-    return {n: acts[n] for n in names}
+    return {n: _to_host(acts[n]) for n in names}
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -227,7 +258,7 @@ def maximize_activation(
     Returns
     -------
     torch.Tensor
-        ``(in_channels, H, W)`` in [0, 1], ready for :func:`lessonkit.to_display`.
+        ``(in_channels, H, W)`` in [0, 1] on the CPU, ready for :func:`lessonkit.to_display`.
 
     Examples
     --------
@@ -247,21 +278,20 @@ def maximize_activation(
         raise ValueError(f"upscaling_steps must be an int >= 0, got {upscaling_steps!r}")
     if upscaling_factor < 1.0:
         raise ValueError(f"upscaling_factor must be >= 1, got {upscaling_factor}")
-    dev = next(model.parameters()).device
-    m = torch.tensor(mean if mean is not None else [0.0] * in_channels, device=dev).view(1, -1, 1, 1)
-    s = torch.tensor(std if std is not None else [1.0] * in_channels, device=dev).view(1, -1, 1, 1)
+    dev = _device_of(model)
+    m = torch.tensor(mean if mean is not None else [0.0] * in_channels).view(1, -1, 1, 1)
+    s = torch.tensor(std if std is not None else [1.0] * in_channels).view(1, -1, 1, 1)
     if m.shape[1] != in_channels or s.shape[1] != in_channels:
         raise ValueError(f"mean and std need {in_channels} values each, got {m.shape[1]} and {s.shape[1]}")
+    m, s = m.to(dev), s.to(dev)
 
     g = torch.Generator().manual_seed(seed)
     img = (0.5 + 0.05 * torch.randn(1, in_channels, size, size, generator=g)).to(dev)
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
     grads_before = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
     try:
-        with capture_activations(model, layer, detach=False) as acts:
+        with eval_mode(model), capture_activations(model, layer, detach=False) as acts:
             for stage in progress(range(upscaling_steps + 1), desc="upscaling", leave=False):
                 img = img.detach().requires_grad_(True)
                 opt = torch.optim.Adam([img], lr=lr)
@@ -287,23 +317,21 @@ def maximize_activation(
     finally:
         for p, r in zip(model.parameters(), grads_before):
             p.requires_grad_(r)
-        for m, training in modes:
-            m.training = training
-    return img.detach()[0].cpu()
+    return _to_host(img.detach()[0])
 
 
 def _targets(target: int | Sequence[int] | torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
     n, c = logits.shape
     if target is None:
         return logits.argmax(dim=1)
-    t = torch.as_tensor(target).reshape(-1)
+    t = _to_host(torch.as_tensor(target)).reshape(-1)
     if t.dtype.is_floating_point or t.dtype == torch.bool:
         raise TypeError(f"target must be an int class index (or one per image), got dtype {t.dtype}")
     if t.numel() == 1:
         t = t.expand(n)
     if t.numel() != n:
         raise ValueError(f"target must be one class index or {n} (one per image), got {t.numel()}")
-    if (t < 0).any() or (t >= c).any():
+    if not t.is_meta and ((t < 0).any() or (t >= c).any()):
         raise ValueError(f"target class must be in [0, {c}), got {t.tolist()}")
     return t.to(logits.device)
 
@@ -365,7 +393,7 @@ def class_activation_map(
     Returns
     -------
     torch.Tensor
-        ``(N, H', W')``.
+        ``(N, H', W')`` on the CPU (``x`` is moved to the model's device).
 
     Examples
     --------
@@ -381,7 +409,7 @@ def class_activation_map(
     if not isinstance(fc, nn.Linear):
         raise TypeError(f"classifier {classifier!r} must be an nn.Linear, got {type(fc).__name__}")
     with eval_mode(model), capture_activations(model, features) as acts, torch.no_grad():
-        logits = model(x)
+        logits = model(x.to(_device_of(model)))
     if logits.ndim != 2:
         raise ValueError(f"model must output logits of shape (N, classes), got {tuple(logits.shape)}")
     a = acts[features]
@@ -390,7 +418,7 @@ def class_activation_map(
     t = _targets(target, logits)
     w = fc.weight.detach()[t]  # (N, K)
     cam = torch.einsum("nk,nkhw->nhw", w, a)
-    return _finish(cam, tuple(x.shape[-2:]) if upsample else None, normalize)
+    return _to_host(_finish(cam, tuple(x.shape[-2:]) if upsample else None, normalize))
 
 
 def grad_cam(
@@ -431,7 +459,7 @@ def grad_cam(
     Returns
     -------
     torch.Tensor
-        ``(N, H', W')``.
+        ``(N, H', W')`` on the CPU (``x`` is moved to the model's device).
 
     Examples
     --------
@@ -445,7 +473,7 @@ def grad_cam(
     _check_images(x, "grad_cam")
     with eval_mode(model):
         with capture_activations(model, layer, detach=False) as acts, torch.enable_grad():
-            logits = model(x)
+            logits = model(x.to(_device_of(model)))
             if logits.ndim != 2:
                 raise ValueError(f"model must output logits of shape (N, classes), got {tuple(logits.shape)}")
             if layer not in acts:
@@ -462,7 +490,7 @@ def grad_cam(
     cam = (weights * a.detach()).sum(dim=1)
     if relu:
         cam = cam.clamp_min(0)
-    return _finish(cam, tuple(x.shape[-2:]) if upsample else None, normalize)
+    return _to_host(_finish(cam, tuple(x.shape[-2:]) if upsample else None, normalize))
 
 
 def overlay_heatmap(image: np.ndarray | torch.Tensor, heatmap: np.ndarray | torch.Tensor, *, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:

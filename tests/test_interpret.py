@@ -237,3 +237,58 @@ def test_functions_restore_each_submodule_mode_for_shared_layers():
     with lk.eval_mode(part):
         assert not part.training
     assert part.training and not net[1].training
+
+
+# --------------------------------------------------------------------------
+# Device: the input goes to the model's device, the result comes back to the CPU.
+# On this CPU-only machine the ``meta`` device stands in for a GPU: a model moved
+# there computes shapes without data, and a CPU input that is not moved raises
+# "Tensor on device meta is not on the expected device cpu".
+# --------------------------------------------------------------------------
+
+
+def meta_gap_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return lk.SimpleCNN(3, 5, widths=(8, 16), head="gap").eval().to("meta")
+
+
+def test_a_meta_model_really_rejects_a_cpu_input():
+    """The premise of the tests below: without a move, the forward pass fails."""
+    with pytest.raises(RuntimeError, match="device"):
+        meta_gap_cnn()(torch.randn(1, 3, 16, 16))
+
+
+def test_feature_maps_cam_and_grad_cam_move_the_input_to_the_models_device():
+    net, x = meta_gap_cnn(), torch.randn(2, 3, 16, 16)
+    maps = feature_maps(net, x, ["features.0", "features"])
+    assert maps["features"].shape == (2, 16, 4, 4) and maps["features.0"].shape == (2, 8, 8, 8)
+    assert class_activation_map(net, x, "features", "head.2").shape == (2, 16, 16)
+    assert class_activation_map(net, x, "features", "head.2", target=[1, 2], upsample=False).shape == (2, 4, 4)
+    assert grad_cam(net, x, "features").shape == (2, 16, 16)
+    assert grad_cam(net, x, "features", target=torch.tensor([0, 4]), upsample=False).shape == (2, 4, 4)
+    assert maximize_activation(net, "features.1", 3, size=8, upscaling_steps=1, steps=2).shape == (3, 10, 10)
+    assert n_hooks(net) == 0 and not net.training
+
+
+def test_results_come_back_to_the_cpu_from_the_models_device():
+    """The contract (on this machine only the CPU holds data): CPU tensors out, with the
+    values of a plain forward pass."""
+    net = lk.SimpleCNN(3, 5, widths=(8, 16), head="gap").eval()
+    x = torch.randn(2, 3, 16, 16)
+    results = [
+        feature_maps(net, x, "features")["features"],
+        class_activation_map(net, x, "features", "head.2"),
+        grad_cam(net, x, "features"),
+        maximize_activation(net, "features.1", 3, size=8, upscaling_steps=0, steps=1),
+    ]
+    assert all(r.device.type == "cpu" for r in results)
+    # On the model's device the numbers are those of a plain forward pass.
+    with torch.no_grad():
+        torch.testing.assert_close(results[0], net.features(x))
+
+
+def test_maximize_activation_needs_no_parameters_in_front_of_the_layer():
+    """A model without parameters has no device to read; it runs where its input does."""
+    pool = nn.Sequential(nn.AvgPool2d(2), nn.ReLU())
+    img = maximize_activation(pool, "1", 0, size=8, upscaling_steps=0, steps=1)
+    assert img.shape == (3, 8, 8)
