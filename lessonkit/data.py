@@ -2,11 +2,48 @@
 
 Introduced in lesson 00 ("Your first CNN").
 
-Every file is checked against a pinned checksum wherever it comes from. A
-cached file that fails the check is replaced; a download is written to a
-temporary name in the cache and renamed only once its checksum matches, so an
-interrupted download never leaves a half-written file behind. The mirror
-(``LESSONKIT_MIRROR``) is only ever read.
+Every file is checked wherever it comes from: against a pinned checksum (and
+size, where one is pinned), or, for the one file that has no published
+checksum, by a check of its structure. A cached file that fails is replaced.
+A download is written to ``<name>.part`` in the cache and renamed only once it
+passes, so an interrupted download never leaves a half-written file under the
+real name; a ``.part`` left by a killed process is removed on the next attempt.
+Writers of one cache entry take a lock (``<cache>/.locks``), so two processes
+never write the same file. The mirror (``LESSONKIT_MIRROR``) is only ever read.
+
+Where each dataset comes from
+-----------------------------
+MNIST, Fashion-MNIST
+    The original gzip files, from torchvision's official URLs (MD5-pinned).
+CIFAR-10
+    The mirror's JPEG copy, else the official ``cifar-10-python.tar.gz``.
+Cats vs Dogs (``cats_vs_dogs``), ants vs bees (``hymenoptera``)
+    The course's own archives (``RELEASE_URL``, SHA-256-pinned, the same bytes
+    as the mirror's). When they cannot be had, the set is *derived* from its
+    official source into the same cache layout:
+
+    - Cats vs Dogs from Microsoft's ``kagglecatsanddogs_5340.zip``, pinned by
+      size and SHA-256 (the figures tensorflow-datasets pins). Rule, per class
+      (``PetImages/Cat``, ``PetImages/Dog``): take the ``<id>.jpg`` files in
+      ascending numeric id; skip every file that is empty, is not a JPEG or
+      does not decode completely with Pillow (the archive has some of each);
+      the first 1000 kept go to ``train``, the next 500 to ``val``, the next
+      500 to ``test``, as ``cats_vs_dogs/<split>/{cats,dogs}/{cat,dog}.<id>.jpg``.
+    - Ants vs bees from the PyTorch tutorial's ``hymenoptera_data.zip``. It
+      has **no published checksum**, so its structure is verified instead:
+      ``hymenoptera_data/{train,val}/{ants,bees}/*.jpg``, 244 training and 153
+      validation images, every one of which decodes. Written as
+      ``hymenoptera/<split>/<class>/<name>.jpg``.
+
+    An image already within the size limit (longest side 192 px for Cats vs
+    Dogs, 256 px for ants vs bees) that is an RGB JPEG is kept byte for byte;
+    any other is shrunk (Pillow ``thumbnail``, Lanczos) and re-encoded as JPEG
+    (quality 88 and 90). The course's release archives are built by the same
+    code (``scripts/make_release_data.py``), which prints their SHA-256 for
+    the pins below and uploads them with ``gh release upload`` on request.
+    A derived set can differ from the release in the images chosen, so its
+    results can differ slightly from the book's; the official archive is
+    deleted from the cache once the set is derived.
 
 Environment variables
 ---------------------
@@ -16,6 +53,15 @@ LESSONKIT_DATA
 LESSONKIT_MIRROR
     A read-only folder laid out like the course's offline data mirror, e.g.
     ``MNIST/raw/train-images-idx3-ubyte.gz`` or ``cats_vs_dogs.zip``.
+LESSONKIT_DOWNLOAD_BASE
+    For tests only: a local server that stands in for the official hosts
+    (``scripts/serve_official.py``). ``http(s)://HOST/PATH`` is then fetched
+    from ``<BASE>/HOST/PATH``; checksums are verified as usual.
+LESSONKIT_STANDIN_CATS_VS_DOGS
+    For tests only, and honoured only together with ``LESSONKIT_DOWNLOAD_BASE``:
+    ``<size>:<sha256>`` of the stand-in server's small Cats vs Dogs archive
+    (the real one is 825 MB). It replaces the pinned size and checksum of
+    Microsoft's archive, and is the only pinned figure a test replaces.
 """
 
 from __future__ import annotations
@@ -24,13 +70,17 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
+import sys
 import tarfile
 import tempfile
 import urllib.request
+import warnings
 import zipfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +88,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from .profile import seed_worker
 from .progress import progress
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "DataUnavailableError",
@@ -47,6 +102,7 @@ __all__ = [
     "ImageFolderDataset",
     "cache_dir",
     "mirror_dir",
+    "resolve_url",
     "fetch",
     "file_checksum",
     "load_dataset",
@@ -58,6 +114,8 @@ __all__ = [
 
 DATA_ENV = "LESSONKIT_DATA"
 MIRROR_ENV = "LESSONKIT_MIRROR"
+DOWNLOAD_BASE_ENV = "LESSONKIT_DOWNLOAD_BASE"
+STANDIN_CATS_VS_DOGS_ENV = "LESSONKIT_STANDIN_CATS_VS_DOGS"
 
 # ImageNet statistics: the standard normalisation for RGB photographs and for
 # every ImageNet-pretrained backbone the course uses.
@@ -66,7 +124,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Where the course publishes the archives of its own image-folder subsets
 # (identical bytes to the offline mirror's, so the same checksums apply).
-RELEASE_URL = "https://github.com/cnn-course/cnns-for-computer-vision/releases/download/data-v1/"
+# scripts/make_release_data.py builds and uploads them.
+RELEASE_TAG = "data-v1"
+RELEASE_REPO = "cnn-course/cnns-for-computer-vision"
+RELEASE_URL = f"https://github.com/{RELEASE_REPO}/releases/download/{RELEASE_TAG}/"
 
 
 class DataUnavailableError(RuntimeError):
@@ -100,25 +161,60 @@ class Source:
     path : str
         Relative path, the same in the cache and in the mirror
         (e.g. ``"MNIST/raw/train-images-idx3-ubyte.gz"``).
-    checksum : str
-        ``"md5:<hex>"`` or ``"sha256:<hex>"``.
+    checksum : str or None
+        ``"md5:<hex>"`` or ``"sha256:<hex>"``; ``None`` only for a file that has
+        no published checksum, which then needs ``check``.
     urls : sequence of str
         Official download URLs, tried in order.
+    size : int, optional
+        The file's size in bytes, when pinned (checked before the checksum).
+    check : callable, optional
+        ``check(path)`` raises (``ValueError``, ``OSError``, ...) when the file's
+        content is wrong; it replaces the checksum of an unpinned file.
+
+    Examples
+    --------
+    >>> Source("MNIST/raw/t10k-labels-idx1-ubyte.gz", "md5:ec29112dd5afa0611ce80d1b7f02629c").checksum
+    'md5:ec29112dd5afa0611ce80d1b7f02629c'
     """
 
     path: str
-    checksum: str
+    checksum: str | None
     urls: tuple[str, ...] = ()
+    size: int | None = None
+    check: Callable[[Path], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        algo, _, digest = self.checksum.partition(":")
-        if algo not in {"md5", "sha256"} or not digest:
-            raise ValueError(f"checksum must look like 'sha256:<hex>' or 'md5:<hex>', got {self.checksum!r}")
+        if self.checksum is None:
+            if self.check is None:
+                raise ValueError(f"{self.path}: a file without a pinned checksum needs a check, got neither")
+        else:
+            algo, _, digest = self.checksum.partition(":")
+            if algo not in {"md5", "sha256"} or not digest:
+                raise ValueError(f"checksum must look like 'sha256:<hex>' or 'md5:<hex>', got {self.checksum!r}")
+        if self.size is not None and (not isinstance(self.size, int) or self.size < 0):
+            raise ValueError(f"size must be a non-negative int of bytes, got {self.size!r}")
+
+    def problem(self, path: str | os.PathLike) -> str | None:
+        """Why the file at ``path`` is not this source's file, or ``None`` when it is."""
+        if self.size is not None:
+            actual = os.path.getsize(path)
+            if actual != self.size:
+                return f"is {actual:,} bytes, not the pinned {self.size:,}"
+        if self.checksum is not None:
+            algo, _, digest = self.checksum.partition(":")
+            if file_checksum(path, algo) != digest.lower():
+                return f"does not have the checksum {self.checksum}"
+        if self.check is not None:
+            try:
+                self.check(Path(path))
+            except (ValueError, OSError, zipfile.BadZipFile) as exc:
+                return f"failed its check ({exc})"
+        return None
 
     def verify(self, path: str | os.PathLike) -> bool:
-        """True when the file at ``path`` has this source's checksum."""
-        algo, _, digest = self.checksum.partition(":")
-        return file_checksum(path, algo) == digest.lower()
+        """True when the file at ``path`` has this source's size, checksum and structure."""
+        return self.problem(path) is None
 
 
 def cache_dir() -> Path:
@@ -136,23 +232,132 @@ def mirror_dir() -> Path | None:
     return Path(env).expanduser() if env else None
 
 
+def resolve_url(url: str) -> str:
+    """The address to download an official ``url`` from.
+
+    Unchanged, unless ``LESSONKIT_DOWNLOAD_BASE`` names a local stand-in for
+    the official hosts (tests only): then ``https://HOST/PATH`` (or ``http``)
+    becomes ``<BASE>/HOST/PATH``.
+
+    Introduced in lesson 00 (through :func:`load_dataset`).
+
+    Examples
+    --------
+    >>> resolve_url("https://example.org/a/b.zip")  # with LESSONKIT_DOWNLOAD_BASE unset
+    'https://example.org/a/b.zip'
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, got {type(url).__name__}")
+    base = os.environ.get(DOWNLOAD_BASE_ENV)
+    scheme, sep, rest = url.partition("://")
+    if not base or not sep or scheme.lower() not in {"http", "https"}:
+        return url
+    return base.rstrip("/") + "/" + rest
+
+
+def _in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+@contextmanager
+def _locked(key: str) -> Iterator[None]:
+    """Hold an exclusive lock on one cache entry (``key``) across processes and threads."""
+    locks = cache_dir() / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / (re.sub(r"[^A-Za-z0-9._-]", "_", key) + ".lock"), "a+b") as f:
+        if fcntl is not None:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        yield  # the lock is released when the file is closed
+
+
+def _part(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".part")
+
+
 def _download(url: str, dest: Path, expected: Source) -> None:
-    """Download ``url`` to ``dest`` via a temporary file; verify, then rename."""
+    """Download ``url`` to ``dest`` via ``dest.part``; verify, then rename.
+
+    The caller holds the lock of ``dest``, so an existing ``.part`` is a
+    leftover of a killed process: it is overwritten, and removed on failure.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    tmp = _part(dest)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with open(tmp, "wb") as out, urllib.request.urlopen(resolve_url(url), timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with progress(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     out.write(chunk)
                     bar.update(len(chunk))
-        if not expected.verify(tmp):
-            raise ChecksumError(f"{url} downloaded, but its checksum is not {expected.checksum}")
+        problem = expected.problem(tmp)
+        if problem is not None:
+            raise ChecksumError(f"{url} downloaded, but it {problem}")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _try_fetch(source: Source) -> tuple[Path | None, list[str]]:
+    """Resolve ``source`` (cache, mirror, downloads); the path or None, and what was tried."""
+    tried: list[str] = []
+    cached = cache_dir() / source.path
+    with _locked(source.path):
+        _part(cached).unlink(missing_ok=True)  # a killed download's leftover (we hold the lock)
+        if cached.is_file():
+            problem = source.problem(cached)
+            if problem is None:
+                return cached, tried
+            cached.unlink()
+            tried.append(f"cache: {cached} {problem} (deleted)")
+        else:
+            tried.append(f"cache: {cached} does not exist")
+
+        mirror = mirror_dir()
+        if mirror is None:
+            tried.append(f"mirror: {MIRROR_ENV} is not set")
+        else:
+            candidate = mirror / source.path
+            if not candidate.is_file():
+                tried.append(f"mirror: {candidate} does not exist")
+            else:
+                problem = source.problem(candidate)
+                if problem is None:
+                    return candidate, tried
+                tried.append(f"mirror: {candidate} {problem} (left untouched)")
+
+        for url in source.urls:
+            shown = url if resolve_url(url) == url else f"{url} (via {resolve_url(url)})"
+            try:
+                _download(url, cached, source)
+                return cached, tried
+            except Exception as exc:  # noqa: BLE001 - every failure is reported below
+                tried.append(f"download: {shown} failed ({type(exc).__name__}: {exc})")
+        if not source.urls:
+            tried.append("download: no official URL is known for this file")
+    return None, tried
+
+
+def _advice(sources: Sequence[Source]) -> str:
+    """What the reader can do, worded for where the code runs (Colab, a laptop, a build machine)."""
+    urls = [u for s in sources for u in s.urls]
+    lines = ["Fix: check the internet connection and run the cell again (an interrupted download starts afresh)."]
+    if urls:
+        lines.append(
+            "If it keeps failing, open " + " or ".join(urls) + " in a browser to see whether the site is reachable, "
+            "and try again later if it is down."
+        )
+    mirror = mirror_dir()
+    if mirror is not None and not _in_colab():
+        lines.append(f"Or put {' / '.join(s.path for s in sources)} into the offline mirror {mirror} ({MIRROR_ENV}).")
+    return "\n".join(lines)
+
+
+def _unavailable(what: str, attempts: Sequence[tuple[Source, list[str]]]) -> DataUnavailableError:
+    parts = [f"Could not get {what}."]
+    for source, tried in attempts:
+        parts.append(f"Tried, for {source.path!r}:\n  - " + "\n  - ".join(tried))
+    parts.append(_advice([s for s, _ in attempts]))
+    return DataUnavailableError("\n".join(parts))
 
 
 def fetch(source: Source) -> Path:
@@ -160,88 +365,86 @@ def fetch(source: Source) -> Path:
 
     Tries, in order: the cache (a corrupt cached file is deleted and replaced),
     the mirror (read in place, never written), each official URL (downloaded
-    into the cache). Raises :class:`DataUnavailableError` listing every attempt
-    when none succeeds.
+    into the cache). Raises :class:`DataUnavailableError` listing every attempt,
+    and what to do about it, when none succeeds.
+
+    Examples
+    --------
+    >>> path = fetch(Source("MNIST/raw/t10k-labels-idx1-ubyte.gz", "md5:ec29112dd5afa0611ce80d1b7f02629c"))  # doctest: +SKIP
     """
-    tried: list[str] = []
-    cached = cache_dir() / source.path
-    if cached.is_file():
-        if source.verify(cached):
-            return cached
-        cached.unlink()
-        tried.append(f"cache: {cached} had the wrong checksum (deleted)")
-    else:
-        tried.append(f"cache: {cached} does not exist")
-
-    mirror = mirror_dir()
-    if mirror is None:
-        tried.append(f"mirror: {MIRROR_ENV} is not set")
-    else:
-        candidate = mirror / source.path
-        if not candidate.is_file():
-            tried.append(f"mirror: {candidate} does not exist")
-        elif not source.verify(candidate):
-            tried.append(f"mirror: {candidate} has the wrong checksum (left untouched)")
-        else:
-            return candidate
-
-    for url in source.urls:
-        try:
-            _download(url, cached, source)
-            return cached
-        except Exception as exc:  # noqa: BLE001 - every failure is reported below
-            tried.append(f"download: {url} failed ({type(exc).__name__}: {exc})")
-    if not source.urls:
-        tried.append("download: no official URL is known for this file")
-
-    raise DataUnavailableError(
-        f"Could not get {source.path!r}. Tried:\n  - "
-        + "\n  - ".join(tried)
-        + f"\nFix: connect to the internet, or point {MIRROR_ENV} at a folder that holds "
-        f"{source.path!r} (the course's offline mirror, e.g. ../shared/data), "
-        f"or place the file in {cache_dir()} ({DATA_ENV})."
-    )
+    if not isinstance(source, Source):
+        raise TypeError(f"source must be a lessonkit Source, got {type(source).__name__}")
+    path, tried = _try_fetch(source)
+    if path is None:
+        raise _unavailable(repr(source.path), [(source, tried)])
+    return path
 
 
-def _extract(archive: Path, name: str, checksum: str) -> Path:
-    """Extract a zip or tar archive into ``cache_dir()/name`` exactly once.
+@contextmanager
+def _staging(target: Path) -> Iterator[Path]:
+    """A fresh ``<target>.part`` directory that replaces ``target`` when the block succeeds.
 
-    The archive's checksum is recorded in a marker written last, so a partial
-    or stale extraction is detected and redone. Extraction goes to a temporary
-    directory that is renamed into place.
+    Directories are created with ``os.mkdir`` (mode 0777 minus the umask, like
+    any folder the user makes), never ``mkdtemp``'s 0700. The caller holds
+    the entry's lock, so an existing ``.part`` is a killed process's leftover.
     """
-    target = cache_dir() / name
-    marker = target / ".lessonkit-complete"
-    if marker.is_file() and marker.read_text().strip() == checksum:
-        return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=name + ".", suffix=".part", dir=target.parent))
+    tmp = target.with_name(target.name + ".part")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    os.mkdir(tmp)
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(tmp)
-        else:
-            with tarfile.open(archive) as tf:
-                tf.extractall(tmp, filter="data")
-        (tmp / ".lessonkit-complete").write_text(checksum)
+        yield tmp
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+_MARKER = ".lessonkit-complete"
+
+
+def _complete(target: Path, markers: Sequence[str]) -> bool:
+    marker = target / _MARKER
+    return marker.is_file() and marker.read_text().strip() in markers
+
+
+def _extract(archive: Path, name: str, checksum: str) -> Path:
+    """Extract a zip or tar archive into ``cache_dir()/name`` exactly once.
+
+    The archive's checksum is recorded in a marker written last, so a partial
+    or stale extraction is detected and redone. Extraction goes to a staging
+    directory that is renamed into place.
+    """
+    target = cache_dir() / name
+    if _complete(target, [checksum]):
+        return target
+    with _locked("dir-" + name):
+        if _complete(target, [checksum]):  # another process finished meanwhile
+            return target
+        with _staging(target) as tmp:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as zf:
+                    zf.extractall(tmp)
+            else:
+                with tarfile.open(archive) as tf:
+                    tf.extractall(tmp, filter="data")
+            (tmp / _MARKER).write_text(checksum)
     return target
 
 
 def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    tmp = _part(path)
+    with _locked(f"npz-{path.parent.name}-{path.name}"):
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------
@@ -450,24 +653,249 @@ def _load_cifar10(split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     return torch.from_numpy(arr), torch.from_numpy(lab), CIFAR10_CLASSES
 
 
-def _folder_source(name: str, sha256: str) -> Source:
-    return Source(f"{name}.zip", f"sha256:{sha256}", (RELEASE_URL + f"{name}.zip",))
+# ---------------------------------------------------------------- image folders
+# The course's own archives: the same bytes as the offline mirror's.
+_CATS_VS_DOGS = Source(
+    "cats_vs_dogs.zip",
+    "sha256:2b3b31d8954c00c1aed6ace6ddff1a0a82814ff3623423a73dda02bbb3024651",
+    (RELEASE_URL + "cats_vs_dogs.zip",),
+)
+_HYMENOPTERA = Source(
+    "hymenoptera.zip",
+    "sha256:634e8a76ec4caed2eed6245de68a035d190277a87267777315372c94d19c769f",
+    (RELEASE_URL + "hymenoptera.zip",),
+)
+
+#: Images per split and class of the course's Cats vs Dogs subset, in the order they are taken.
+CATS_VS_DOGS_SPLITS = {"train": 1000, "val": 500, "test": 500}
+#: Images per split (both classes together) of the official ants vs bees set.
+HYMENOPTERA_SPLITS = {"train": 244, "val": 153}
+_CATS_VS_DOGS_IMAGE = {"max_side": 192, "quality": 88}
+_HYMENOPTERA_IMAGE = {"max_side": 256, "quality": 90}
+# Bumped whenever a derivation rule changes, so that derived caches are redone.
+_CATS_VS_DOGS_RULE = "cats_vs_dogs-from-PetImages-v1"
+_HYMENOPTERA_RULE = "hymenoptera-from-hymenoptera_data-v1"
 
 
-_CATS_VS_DOGS = _folder_source("cats_vs_dogs", "2b3b31d8954c00c1aed6ace6ddff1a0a82814ff3623423a73dda02bbb3024651")
-_HYMENOPTERA = _folder_source("hymenoptera", "634e8a76ec4caed2eed6245de68a035d190277a87267777315372c94d19c769f")
+def _small_jpeg(data: bytes, max_side: int, quality: int) -> bytes | None:
+    """The JPEG ``data`` with its longest side at most ``max_side``; ``None`` if it is not a decodable JPEG.
+
+    An RGB JPEG already small enough is returned unchanged (byte for byte);
+    any other is shrunk with Lanczos and re-encoded at ``quality``.
+    """
+    from PIL import Image
+
+    if not data:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about odd EXIF in some photographs
+            with Image.open(io.BytesIO(data)) as im:
+                if im.format != "JPEG":
+                    return None
+                if max(im.size) <= max_side and im.mode == "RGB":
+                    im.load()  # decodes every byte: a truncated file raises here
+                    return data
+                im.load()
+                small = im.convert("RGB")
+                small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                out = io.BytesIO()
+                small.save(out, format="JPEG", quality=quality)
+                return out.getvalue()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+_PET_IMAGE = re.compile(r"PetImages/(Cat|Dog)/(\d+)\.jpg")
+
+
+def _derive_cats_vs_dogs(archive: Path, out: Path) -> dict[str, list[int]]:
+    """Write the course's Cats vs Dogs subset from Microsoft's archive into ``out/cats_vs_dogs``.
+
+    The rule is in the module docstring. Returns the ids skipped per class
+    (empty, not a JPEG, or not decodable).
+    """
+    need = sum(CATS_VS_DOGS_SPLITS.values())
+    skipped: dict[str, list[int]] = {}
+    with zipfile.ZipFile(archive) as zf:
+        members: dict[str, list[tuple[int, zipfile.ZipInfo]]] = {"Cat": [], "Dog": []}
+        for info in zf.infolist():
+            m = _PET_IMAGE.fullmatch(info.filename)
+            if m:
+                members[m.group(1)].append((int(m.group(2)), info))
+        for cls, entries in members.items():
+            kept: list[tuple[int, bytes]] = []
+            skipped[cls] = []
+            for image_id, info in progress(sorted(entries, key=lambda e: e[0]), desc=f"checking {cls} images", leave=False):
+                if len(kept) == need:
+                    break
+                jpeg = _small_jpeg(zf.read(info), **_CATS_VS_DOGS_IMAGE)
+                if jpeg is None:
+                    skipped[cls].append(image_id)
+                else:
+                    kept.append((image_id, jpeg))
+            if len(kept) < need:
+                raise ValueError(
+                    f"{archive.name}: PetImages/{cls} has {len(kept)} decodable JPEGs, the course's subset needs {need}"
+                )
+            start = 0
+            for split, n in CATS_VS_DOGS_SPLITS.items():
+                folder = out / "cats_vs_dogs" / split / (cls.lower() + "s")
+                folder.mkdir(parents=True, exist_ok=True)
+                for image_id, jpeg in kept[start : start + n]:
+                    (folder / f"{cls.lower()}.{image_id}.jpg").write_bytes(jpeg)
+                start += n
+    return skipped
+
+
+_HYMENOPTERA_IMAGE_PATH = re.compile(r"hymenoptera_data/(train|val)/(ants|bees)/([^/]+\.jpe?g)", re.IGNORECASE)
+
+
+def _hymenoptera_members(zf: zipfile.ZipFile) -> dict[tuple[str, str], list[zipfile.ZipInfo]]:
+    found: dict[tuple[str, str], list[zipfile.ZipInfo]] = {
+        (s, c): [] for s in HYMENOPTERA_SPLITS for c in ("ants", "bees")
+    }
+    for info in zf.infolist():
+        m = _HYMENOPTERA_IMAGE_PATH.fullmatch(info.filename)
+        if m and (m.group(1), m.group(2)) in found:
+            found[(m.group(1), m.group(2))].append(info)
+    return found
+
+
+def _check_hymenoptera(archive: Path) -> None:
+    """Verify the structure of ``hymenoptera_data.zip``, which has no published checksum.
+
+    Raises ``ValueError`` unless it holds ``hymenoptera_data/{train,val}/{ants,bees}/*.jpg``
+    with 244 training and 153 validation images, every one of which decodes.
+    Other files are ignored, as torchvision's ``ImageFolder`` would ignore them.
+    """
+    with zipfile.ZipFile(archive) as zf:
+        found = _hymenoptera_members(zf)
+        for (split, cls), infos in found.items():
+            if not infos:
+                raise ValueError(f"{archive.name} has no hymenoptera_data/{split}/{cls}/*.jpg")
+        for split, expected in HYMENOPTERA_SPLITS.items():
+            n = len(found[(split, "ants")]) + len(found[(split, "bees")])
+            if n != expected:
+                raise ValueError(f"{archive.name}: hymenoptera_data/{split} holds {n} JPEGs, expected {expected}")
+        for infos in found.values():
+            for info in infos:
+                if _small_jpeg(zf.read(info), **_HYMENOPTERA_IMAGE) is None:
+                    raise ValueError(f"{archive.name}: {info.filename} does not decode as a JPEG")
+
+
+def _derive_hymenoptera(archive: Path, out: Path) -> dict[str, list[int]]:
+    """Write ants vs bees from the official ``hymenoptera_data.zip`` into ``out/hymenoptera``.
+
+    The archive has passed :func:`_check_hymenoptera` (as the ``check`` of its Source).
+    """
+    with zipfile.ZipFile(archive) as zf:
+        for (split, cls), infos in _hymenoptera_members(zf).items():
+            folder = out / "hymenoptera" / split / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            for info in infos:
+                jpeg = _small_jpeg(zf.read(info), **_HYMENOPTERA_IMAGE)
+                if jpeg is None:
+                    raise ValueError(f"{archive.name}: {info.filename} does not decode as a JPEG")
+                (folder / info.filename.rsplit("/", 1)[1]).write_bytes(jpeg)
+    return {}
+
+
+_CATS_VS_DOGS_OFFICIAL = Source(
+    "official/kagglecatsanddogs_5340.zip",
+    "sha256:b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9",
+    ("https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip",),
+    size=824_887_076,
+)
+_HYMENOPTERA_OFFICIAL = Source(
+    "official/hymenoptera_data.zip",
+    None,  # no published checksum: the structure is checked instead
+    ("https://download.pytorch.org/tutorial/hymenoptera_data.zip",),
+    check=_check_hymenoptera,
+)
+
+
+def _official_source(name: str) -> Source:
+    """The official source of an image-folder set, with the stand-in server's pin in tests."""
+    if name == "hymenoptera":
+        return _HYMENOPTERA_OFFICIAL
+    pin = os.environ.get(STANDIN_CATS_VS_DOGS_ENV)
+    if not pin:
+        return _CATS_VS_DOGS_OFFICIAL
+    if not os.environ.get(DOWNLOAD_BASE_ENV):
+        raise ValueError(
+            f"{STANDIN_CATS_VS_DOGS_ENV} replaces the pinned checksum of Microsoft's archive and is honoured only "
+            f"with {DOWNLOAD_BASE_ENV} (a local stand-in server, in tests); unset it"
+        )
+    size, _, digest = pin.partition(":")
+    if not size.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError(f"{STANDIN_CATS_VS_DOGS_ENV} must be '<size>:<sha256 hex>', got {pin!r}")
+    return replace(_CATS_VS_DOGS_OFFICIAL, checksum="sha256:" + digest, size=int(size))
+
+
+@dataclass(frozen=True)
+class _FolderSet:
+    title: str
+    release: Source
+    splits: tuple[str, ...]
+    derive: Callable[[Path, Path], dict[str, list[int]]]
+    rule: str
+
+
+_FOLDER_SETS = {
+    "cats_vs_dogs": _FolderSet("the Cats vs Dogs images", _CATS_VS_DOGS, ("train", "val", "test"), _derive_cats_vs_dogs, _CATS_VS_DOGS_RULE),
+    "hymenoptera": _FolderSet("the ants vs bees images", _HYMENOPTERA, ("train", "val"), _derive_hymenoptera, _HYMENOPTERA_RULE),
+}
+
+
+def _derived_marker(name: str) -> str:
+    official = _official_source(name)
+    return f"derived:{_FOLDER_SETS[name].rule}:{official.checksum or 'structure-checked'}"
+
+
+def _image_folder_root(name: str) -> Path:
+    """``cache/<name>``, holding ``<name>/<split>/<class>/*.jpg``: the release's archive, else derived.
+
+    Order: a complete extraction (of the release, or derived earlier) in the
+    cache; the release archive (cache, mirror, download); the official source
+    (cache, mirror, download), from which the set is derived.
+    """
+    spec = _FOLDER_SETS[name]
+    target = cache_dir() / name
+    assert spec.release.checksum is not None  # the course's own archives are always pinned
+    markers = [spec.release.checksum, _derived_marker(name)]
+    if _complete(target, markers):
+        return target
+    archive, tried_release = _try_fetch(spec.release)
+    if archive is not None:
+        return _extract(archive, name, spec.release.checksum)
+    official = _official_source(name)
+    archive, tried_official = _try_fetch(official)
+    if archive is None:
+        raise _unavailable(
+            f"{spec.title}: neither the course's archive nor its official source could be had",
+            [(spec.release, tried_release), (official, tried_official)],
+        )
+    with _locked("dir-" + name):
+        if not _complete(target, markers):
+            with _staging(target) as tmp:
+                spec.derive(archive, tmp)
+                (tmp / _MARKER).write_text(_derived_marker(name))
+    if archive.is_relative_to(cache_dir()):
+        archive.unlink(missing_ok=True)  # the derived set is what is kept (the official archive can be large)
+    return target
+
 
 _TENSOR_LOADERS = {
     "mnist": _mnist_like("MNIST", "MNIST", [str(i) for i in range(10)]),
     "fashion_mnist": _mnist_like("FashionMNIST", "FashionMNIST", FASHION_CLASSES),
     "cifar10": _load_cifar10,
 }
-_FOLDER_SOURCES = {"cats_vs_dogs": (_CATS_VS_DOGS, ("train", "val", "test")), "hymenoptera": (_HYMENOPTERA, ("train", "val"))}
 
 #: Names accepted by :func:`load_dataset`.
-DATASETS = tuple(_TENSOR_LOADERS) + tuple(_FOLDER_SOURCES)
+DATASETS = tuple(_TENSOR_LOADERS) + tuple(_FOLDER_SETS)
 _SPLITS = {"mnist": ("train", "test"), "fashion_mnist": ("train", "test"), "cifar10": ("train", "test")}
-_SPLITS.update({k: v[1] for k, v in _FOLDER_SOURCES.items()})
+_SPLITS.update({k: v.splits for k, v in _FOLDER_SETS.items()})
 
 
 def load_dataset(
@@ -509,10 +937,8 @@ def load_dataset(
         raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
     if split not in _SPLITS[name]:
         raise ValueError(f"dataset {name!r} has splits {_SPLITS[name]}, got {split!r}")
-    if name in _FOLDER_SOURCES:
-        source, _ = _FOLDER_SOURCES[name]
-        root = _extract(fetch(source), name, source.checksum) / name / split
-        return ImageFolderDataset(root, transform=transform)
+    if name in _FOLDER_SETS:
+        return ImageFolderDataset(_image_folder_root(name) / name / split, transform=transform)
     loader = _TENSOR_LOADERS[name]
     images, targets, classes = loader(split)
     train_images = images if split == "train" else loader("train")[0]
