@@ -62,6 +62,7 @@ from .progress import progress
 from .notebook import check_close, glue
 from .receptive import RFLayer, empirical_receptive_field, input_gradient, receptive_field
 from .summary import summarize
+from .summary import LayerSummary, ModelSummary, count_mult_adds
 from .retrieval import (
     SearchIndex,
     extract_features,
@@ -163,6 +164,9 @@ __all__ = [
     "receptive_field",
     # summary (lesson 03)
     "summarize",
+    "count_mult_adds",
+    "LayerSummary",
+    "ModelSummary",
     # interactive (lesson 01)
     "InteractiveDemo",
     "frame_grid",

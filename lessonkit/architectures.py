@@ -189,8 +189,12 @@ class InceptionModule(nn.Module):
     Branches: 1×1; 1×1 reduction then 3×3; 1×1 reduction then 5×5; 3×3
     max-pooling then 1×1 projection. The 1×1 reductions shrink the channels
     before the expensive convolutions. With ``factorised=True`` the 5×5 is
-    replaced by two 3×3 convolutions (same receptive field, fewer weights),
-    as in Inception v3.
+    replaced by two 3×3 convolutions with the same receptive field, as in
+    Inception v3: the first keeps the ``c5_reduce`` channels, the second maps
+    them to ``c5``. That costs ``9·c5_reduce·(c5_reduce + c5)`` weights
+    instead of ``25·c5_reduce·c5``: fewer whenever ``c5_reduce <= c5``, as
+    in every GoogLeNet module (with equal channels, 18 instead of 25 per
+    input-output pair).
 
     Parameters
     ----------
@@ -216,7 +220,7 @@ class InceptionModule(nn.Module):
         self.branch1 = _conv_bn_relu(in_channels, c1, 1)
         self.branch3 = nn.Sequential(_conv_bn_relu(in_channels, c3_reduce, 1), _conv_bn_relu(c3_reduce, c3, 3))
         if factorised:
-            self.branch5 = nn.Sequential(_conv_bn_relu(in_channels, c5_reduce, 1), _conv_bn_relu(c5_reduce, c5, 3), _conv_bn_relu(c5, c5, 3))
+            self.branch5 = nn.Sequential(_conv_bn_relu(in_channels, c5_reduce, 1), _conv_bn_relu(c5_reduce, c5_reduce, 3), _conv_bn_relu(c5_reduce, c5, 3))
         else:
             self.branch5 = nn.Sequential(_conv_bn_relu(in_channels, c5_reduce, 1), _conv_bn_relu(c5_reduce, c5, 5))
         self.branch_pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), _conv_bn_relu(in_channels, pool_proj, 1))

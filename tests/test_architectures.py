@@ -179,7 +179,13 @@ def test_inception_module_counts_and_factorisation():
     expected = conv_bn(192, 64, 1) + conv_bn(192, 96, 1) + conv_bn(96, 128, 3) + conv_bn(192, 16, 1) + conv_bn(16, 32, 5) + conv_bn(192, 32, 1)
     assert n_params(m) == expected
     f = InceptionModule(192, 64, 96, 128, 16, 32, 32, factorised=True)
-    assert n_params(f) == expected - conv_bn(16, 32, 5) + conv_bn(16, 32, 3) + conv_bn(32, 32, 3)
+    assert n_params(f) == expected - conv_bn(16, 32, 5) + conv_bn(16, 16, 3) + conv_bn(16, 32, 3)
+    # factorising saves weights in every one of GoogLeNet's nine modules (Table 1 of the paper)
+    googlenet = [(192, 64, 96, 128, 16, 32, 32), (256, 128, 128, 192, 32, 96, 64), (480, 192, 96, 208, 16, 48, 64),
+                 (512, 160, 112, 224, 24, 64, 64), (512, 128, 128, 256, 24, 64, 64), (512, 112, 144, 288, 32, 64, 64),
+                 (528, 256, 160, 320, 32, 128, 128), (832, 256, 160, 320, 32, 128, 128), (832, 384, 192, 384, 48, 128, 128)]
+    for cfg in googlenet:
+        assert n_params(InceptionModule(*cfg, factorised=True)) < n_params(InceptionModule(*cfg))
     # The two stacked 3x3 convolutions see a 5x5 window: the output at the centre
     # depends on exactly the 5x5 input pixels around it.
     branch = f.branch5.eval()
@@ -256,8 +262,8 @@ def test_summary_table_reports_lenet_mult_adds():
     stats = lk.summarize(LeNet5(), (1, 1, 28, 28))
     assert stats.total_params == 61_706
     # mult-adds by hand: each output value of a conv costs k*k*cin, each linear
-    # output cin; torchinfo also counts each bias addition as one.
-    convs = 28 * 28 * 6 * (25 + 1) + 10 * 10 * 16 * (150 + 1)
-    linears = (400 + 1) * 120 + (120 + 1) * 84 + (84 + 1) * 10
+    # output cin (bias additions, tanh and pooling are not counted).
+    convs = 28 * 28 * 6 * 25 + 10 * 10 * 16 * 150
+    linears = 400 * 120 + 120 * 84 + 84 * 10
     by_hand = convs + linears
     assert stats.total_mult_adds == by_hand
