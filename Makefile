@@ -33,7 +33,7 @@ export PYTHONHASHSEED ?= 0
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB        ?= $(NOTEBOOKS)
 
-.PHONY: help venv book test portable unit nbval site browser execute syllabus full-profile results linkcheck app bench clean
+.PHONY: help venv book test portable unit nbval site browser execute syllabus full-profile results linkcheck app bench clean colab colab-like
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -105,6 +105,16 @@ linkcheck: venv
 # The "find similar images" app of lesson 11 (http://127.0.0.1:7860; ARGS="--help" for options).
 app: venv
 	$(PY) -m lessonkit.app $(ARGS)
+
+# The lessons' Jupyter/Colab copies in colab/ (what the site's Colab buttons open):
+# regenerate after editing or re-executing a lesson, and commit them (tests/test_colab.py checks).
+colab: venv
+	$(PY) scripts/make_colab.py
+
+# Every colab/ notebook, top to bottom, in a fresh venv with Colab's preinstalled versions
+# (ipywidgets 7, numpy 2.1), lessonkit from a built wheel, no book tools and no mirror variable.
+colab-like: venv
+	bash scripts/colab_like_test.sh
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

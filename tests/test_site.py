@@ -154,11 +154,11 @@ def test_search_finds(server, browser, term):
 def test_lesson_page_launch_links_solutions_and_demos(server, browser, path):
     repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     slug = urlparse(repo).path.strip("/")
-    notebook = path.replace(".html", ".ipynb")
+    notebook = "colab/" + path.rsplit("/", 1)[-1].replace(".html", ".ipynb")  # the generated Colab copy (make colab)
     v = Visit(browser, server, path)
     page = v.page
 
-    # The Colab launch link points at this notebook's path in the repository.
+    # The Colab launch link opens this lesson's generated Colab copy in the repository.
     colab = page.evaluate("() => [...document.querySelectorAll('a[href*=\"colab.research.google.com\"]')].map(a => a.href)")
     assert colab, f"{path}: no Colab launch link"
     assert all(h == f"https://colab.research.google.com/github/{slug}/blob/main/{notebook}" for h in colab), colab
