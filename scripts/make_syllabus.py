@@ -25,6 +25,17 @@ laptop CPU.
 """
 
 
+def _bullets(block: str) -> list[str]:
+    """The items of a Markdown bullet list, each with its wrapped continuation lines joined."""
+    items: list[str] = []
+    for line in block.splitlines():
+        if line.startswith("- "):
+            items.append(line[2:].strip())
+        elif items and line.startswith((" ", "\t")) and line.strip():
+            items[-1] += " " + line.strip()
+    return items
+
+
 def lesson_entries() -> list[tuple[str, str, list[str]]]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [c["file"] for part in toc["parts"] for c in part["chapters"] if c["file"].startswith("notebooks/")]
@@ -34,7 +45,7 @@ def lesson_entries() -> list[tuple[str, str, list[str]]]:
         md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
         title = re.search(r"^# (.+)$", md, re.M).group(1).strip()
         block = re.search(r"^## Learning objectives\s*\n(.*?)(?=^#|\Z)", md, re.M | re.S).group(1)
-        objectives = [m.strip() for m in re.findall(r"^- (.+)$", block, re.M)]
+        objectives = _bullets(block)
         entries.append((f, title, objectives))
     return entries
 
