@@ -40,12 +40,24 @@ tag a cell that uses ``static="animation"`` with ``nbval-ignore-output``.
 
 Outside IPython (a script, a test) nothing is displayed; the function still
 returns the static figure, so the same demo can be saved or tested.
+
+Where students run it
+---------------------
+The widget works with ipywidgets 7 and 8. Google Colab preinstalls
+ipywidgets 7 (and imports it before any cell runs), in which a widget has no
+``_repr_mimebundle_``; the widget is then displayed with the same bundle that
+ipywidgets 7's own ``_ipython_display_`` sends, with our fixed ``text/plain``.
+In Colab the custom widget manager is enabled before the first widget is
+shown. If the live widget cannot be built or displayed for any reason
+(ipywidgets missing, an incompatible version), the demo shows its static
+version and one sentence saying why the controls are missing; it never raises.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
@@ -54,12 +66,14 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["InteractiveDemo", "interactive_demo", "render_frames", "frame_grid", "frames_animation", "static_html", "in_notebook"]
+__all__ = ["InteractiveDemo", "interactive_demo", "render_frames", "frame_grid", "frames_animation", "static_html", "in_notebook", "widget_bundle"]
 
 _STATIC_MODES = ("grid", "animation", "both")
 STATIC_TEXT = "Static preview of an interactive demo ({n} settings)."
 ANIMATION_TEXT = "Animation of an interactive demo ({n} frames)."
 WIDGET_TEXT = "Interactive controls ({names}): run this notebook in Jupyter to use them; the figure above shows a few settings."
+NO_WIDGET_TEXT = "The interactive controls ({names}) cannot be shown here ({reason}); the figure above shows a few settings."
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 @dataclass
@@ -307,6 +321,66 @@ def _make_widget(draw: Callable[..., Any], controls: dict[str, list[Any]], start
     return widgets.VBox([widgets.HBox(list(inputs.values())), out])
 
 
+_colab_manager_enabled = False
+
+
+def _enable_colab_widgets() -> None:
+    """In Google Colab, switch on the custom widget manager once (harmless elsewhere: a no-op)."""
+    global _colab_manager_enabled
+    if _colab_manager_enabled or "google.colab" not in sys.modules:
+        return
+    from google.colab import output  # type: ignore[import-not-found]
+
+    output.enable_custom_widget_manager()
+    _colab_manager_enabled = True
+
+
+def widget_bundle(widget: Any, text: str) -> dict[str, Any]:
+    """The display bundle of an ipywidgets widget with a fixed ``text/plain``, for ipywidgets 7 and 8.
+
+    ipywidgets 8 has ``_repr_mimebundle_``; ipywidgets 7 (Colab's) displays a
+    widget through ``_ipython_display_``, which sends a widget view of model
+    format 2.0 pointing at ``widget.model_id``: the same bundle is built here.
+
+    Introduced in lesson 01.
+
+    Examples
+    --------
+    >>> class Seven:  # what an ipywidgets 7 widget offers
+    ...     model_id = "abc"
+    >>> widget_bundle(Seven(), "controls")["application/vnd.jupyter.widget-view+json"]["model_id"]
+    'abc'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if callable(getattr(widget, "_repr_mimebundle_", None)):
+        bundle = dict(widget._repr_mimebundle_())
+    elif getattr(widget, "model_id", None):
+        bundle = {_WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}}
+    else:
+        raise TypeError(f"expected an ipywidgets widget (with _repr_mimebundle_ or model_id), got {type(widget).__name__}")
+    if _WIDGET_VIEW not in bundle:
+        raise ValueError("the widget has no view to display")
+    bundle["text/plain"] = text
+    return bundle
+
+
+def _display_widget(widget: Any, text: str) -> str | None:
+    """Display the widget; return why it could not be, instead of raising."""
+    from IPython.display import display
+
+    try:
+        _enable_colab_widgets()
+        bundle = widget_bundle(widget, text)
+    except Exception as exc:
+        return f"{type(exc).__name__} while displaying them"
+    display(bundle, raw=True)
+    handle_displayed = getattr(widget, "_handle_displayed", None)  # ipywidgets 7 fires its on_displayed callbacks
+    if callable(handle_displayed) and not callable(getattr(widget, "_repr_mimebundle_", None)):
+        handle_displayed()
+    return None
+
+
 def interactive_demo(
     draw: Callable[..., Any],
     controls: Mapping[str, Sequence[Any]],
@@ -342,7 +416,9 @@ def interactive_demo(
     figsize, dpi : size of one frame.
     fps : frames per second of the HTML player.
     widget : bool, optional
-        Show the live widget; default: when in a kernel with ipywidgets.
+        Show the live widget; default: when in a kernel. If it cannot be
+        built or shown (no ipywidgets, an incompatible version), one sentence
+        below the static figure says so; the demo never raises for it.
 
     Returns
     -------
@@ -371,16 +447,21 @@ def interactive_demo(
         demo.animation_html = frames_animation(images, fps=fps)
 
     notebook = in_notebook()
+    names_text = ", ".join(ctrl)
+    problem = None  # why the live widget is missing, when it was wanted
     if widget is None:
-        try:
-            import ipywidgets  # noqa: F401
-        except ImportError:
-            widget = False
-        else:
-            widget = notebook
+        widget = notebook
+        if widget:
+            try:
+                import ipywidgets  # noqa: F401
+            except ImportError:
+                widget, problem = False, "ipywidgets is not installed"
     if widget:
         start = {**{n: v[0] for n, v in ctrl.items()}, **(defaults or {})}
-        demo.widget = _make_widget(draw, ctrl, start, figsize)
+        try:
+            demo.widget = _make_widget(draw, ctrl, start, figsize)
+        except Exception as exc:  # an incompatible ipywidgets must not break the lesson
+            problem = f"{type(exc).__name__} while building them"
 
     if notebook:
         from IPython.display import display
@@ -391,7 +472,7 @@ def interactive_demo(
         if demo.animation_html is not None:
             display({"text/html": f'<div class="lessonkit-static">{demo.animation_html}</div>', "text/plain": ANIMATION_TEXT.format(n=len(titles))}, raw=True)
         if demo.widget is not None:
-            bundle = demo.widget._repr_mimebundle_()
-            bundle["text/plain"] = WIDGET_TEXT.format(names=", ".join(ctrl))
-            display(bundle, raw=True)
+            problem = _display_widget(demo.widget, WIDGET_TEXT.format(names=names_text))
+        if problem is not None:
+            print(NO_WIDGET_TEXT.format(names=names_text, reason=problem))
     return demo

@@ -157,3 +157,72 @@ def test_in_a_kernel_static_outputs_come_first_and_text_is_stable(tmp_path):
     # The widget's model id is random, which is why nbval skips that mime type.
     ids = [r[2]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for r in runs]
     assert ids[0] != ids[1]
+
+
+# --- ipywidgets 7 (Colab's) and 8, Colab's widget manager, and the fallback -------------------
+
+DEMO = (
+    "from lessonkit.interactive import interactive_demo\n"
+    "def draw(fig, slope):\n"
+    "    fig.add_subplot().plot([0, 1], [0, slope])\n"
+    "interactive_demo(draw, {'slope': [1, 2]}, figsize=(2, 1.5), dpi=30)\n"
+    "None"
+)
+
+
+def _run_cells(tmp_path, *sources):
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return [cell.outputs for cell in nb.cells]
+
+
+def _kinds(outputs):
+    return [o["output_type"] if o["output_type"] != "display_data" else "widget" if "application/vnd.jupyter.widget-view+json" in o["data"] else "static" for o in outputs]
+
+
+def test_widget_bundle_points_at_the_widget_model():
+    ipywidgets = pytest.importorskip("ipywidgets")
+    from lessonkit.interactive import widget_bundle
+
+    slider = ipywidgets.IntSlider()
+    bundle = widget_bundle(slider, "controls")
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == slider.model_id and view["version_major"] == 2
+    assert bundle["text/plain"] == "controls"
+    with pytest.raises(TypeError, match="expected an ipywidgets widget"):
+        widget_bundle(object(), "controls")
+    with pytest.raises(TypeError, match="text must be a str"):
+        widget_bundle(slider, 3)
+
+
+def test_in_a_kernel_widgets_7_and_8_colab_manager_and_fallbacks(tmp_path):
+    ipywidgets = pytest.importorskip("ipywidgets")
+    fake_colab = (
+        "import sys, types\n"
+        "calls = []\n"
+        "google = types.ModuleType('google'); colab = types.ModuleType('google.colab')\n"
+        "colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append(1))\n"
+        "google.colab = colab; sys.modules['google'] = google; sys.modules['google.colab'] = colab"
+    )
+    as_in_ipywidgets_7 = (  # ipywidgets 7 widgets have no _repr_mimebundle_
+        "import ipywidgets\n"
+        "for cls in type(ipywidgets.VBox()).__mro__:\n"
+        "    if '_repr_mimebundle_' in vars(cls):\n"
+        "        delattr(cls, '_repr_mimebundle_')\n"
+        "assert not hasattr(ipywidgets.VBox(), '_repr_mimebundle_')"
+    )
+    broken = "import lessonkit.interactive as li\ndef boom(*a, **k):\n    raise AttributeError('no such widget')\nli._make_widget = boom"
+    missing = "sys.modules['ipywidgets'] = None  # import ipywidgets now raises ImportError"
+    outs = _run_cells(tmp_path, fake_colab, DEMO, DEMO, "print(len(calls))", as_in_ipywidgets_7, DEMO, broken, DEMO, missing, DEMO)
+    # ipywidgets as installed (Colab: 7), in Colab: static figure, then the widget; the manager enabled once
+    assert _kinds(outs[1]) == _kinds(outs[2]) == ["static", "widget"]
+    assert outs[3][0]["text"] == "1\n"
+    # a widget without _repr_mimebundle_ (ipywidgets 7): the same outputs, no AttributeError
+    assert _kinds(outs[5]) == ["static", "widget"]
+    assert outs[5][1]["data"]["text/plain"] == outs[1][1]["data"]["text/plain"]
+    # a widget that cannot be built, or no ipywidgets: the static figure and one sentence, never an error
+    assert _kinds(outs[7]) == _kinds(outs[9]) == ["static", "stream"]
+    assert outs[7][1]["text"] == "The interactive controls (slope) cannot be shown here (AttributeError while building them); the figure above shows a few settings.\n"
+    assert "(ipywidgets is not installed)" in outs[9][1]["text"]
