@@ -773,15 +773,15 @@ def _check_hymenoptera(archive: Path) -> None:
         found = _hymenoptera_members(zf)
         for (split, cls), infos in found.items():
             if not infos:
-                raise ValueError(f"{archive.name} has no hymenoptera_data/{split}/{cls}/*.jpg")
+                raise ValueError(f"hymenoptera_data.zip has no hymenoptera_data/{split}/{cls}/*.jpg")
         for split, expected in HYMENOPTERA_SPLITS.items():
             n = len(found[(split, "ants")]) + len(found[(split, "bees")])
             if n != expected:
-                raise ValueError(f"{archive.name}: hymenoptera_data/{split} holds {n} JPEGs, expected {expected}")
+                raise ValueError(f"hymenoptera_data.zip: hymenoptera_data/{split} holds {n} JPEGs, expected {expected}")
         for infos in found.values():
             for info in infos:
                 if _small_jpeg(zf.read(info), **_HYMENOPTERA_IMAGE) is None:
-                    raise ValueError(f"{archive.name}: {info.filename} does not decode as a JPEG")
+                    raise ValueError(f"hymenoptera_data.zip: {info.filename} does not decode as a JPEG")
 
 
 def _derive_hymenoptera(archive: Path, out: Path) -> dict[str, list[int]]:

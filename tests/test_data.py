@@ -8,6 +8,7 @@ import io
 import os
 import pickle
 import stat
+import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -34,6 +35,11 @@ def make_source(tmp_path: Path, payload: bytes, name: str = "pack/file.bin", wit
     remote.write_bytes(payload)
     urls = (remote.as_uri(),) if with_url else ()
     return lk.Source(name, sha256(payload), urls), remote
+
+
+def cache_files() -> list[Path]:
+    """Files in the cache, other than the writers' lock files (``.locks/``)."""
+    return sorted(p for p in lk.cache_dir().rglob("*") if p.is_file() and ".locks" not in p.relative_to(lk.cache_dir()).parts)
 
 
 def block_network(monkeypatch):
@@ -122,7 +128,7 @@ def test_download_with_wrong_checksum_leaves_nothing(tmp_path):
     remote.write_bytes(b"tampered")
     with pytest.raises(lk.DataUnavailableError, match="checksum"):
         lk.fetch(src)
-    assert list((lk.cache_dir()).rglob("*.*")) == []
+    assert cache_files() == []
 
 
 def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
@@ -147,8 +153,7 @@ def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: Interrupted())
     with pytest.raises(lk.DataUnavailableError, match="ConnectionResetError"):
         lk.fetch(src)
-    leftovers = [p for p in lk.cache_dir().rglob("*") if p.is_file()]
-    assert leftovers == []
+    assert cache_files() == []
 
 
 def test_nothing_reachable_gives_a_clear_error(tmp_path, monkeypatch):
@@ -160,15 +165,20 @@ def test_nothing_reachable_gives_a_clear_error(tmp_path, monkeypatch):
     assert "cache:" in msg and "does not exist" in msg
     assert "LESSONKIT_MIRROR is not set" in msg
     assert "https://example.invalid/x.gz" in msg
-    assert "Fix:" in msg and "LESSONKIT_MIRROR" in msg
+    fix = msg[msg.index("Fix:") :]
+    assert "check the internet connection" in fix and "https://example.invalid/x.gz" in fix
+    assert "shared/data" not in msg  # no mirror here: no path of the course's build machines
 
 
 def test_load_dataset_without_mirror_or_network_fails_clearly(monkeypatch):
     block_network(monkeypatch)
     with pytest.raises(lk.DataUnavailableError, match="train-images-idx3-ubyte.gz"):
         lk.load_dataset("mnist", "train")
-    with pytest.raises(lk.DataUnavailableError, match="cats_vs_dogs.zip"):
+    with pytest.raises(lk.DataUnavailableError) as info:
         lk.load_dataset("cats_vs_dogs", "train")
+    msg = str(info.value)
+    assert "'cats_vs_dogs.zip'" in msg and "'official/kagglecatsanddogs_5340.zip'" in msg  # release, then official
+    assert "https://download.microsoft.com/" in msg
 
 
 def test_load_dataset_validates_name_and_split():
@@ -208,7 +218,7 @@ def test_extraction_is_redone_when_incomplete(tmp_path):
     out = lkdata._extract(archive, "set", "sha256:abc")
     assert (out / "set/train/a/1.txt").read_text() == "one"
     assert (out / ".lessonkit-complete").read_text() == "sha256:abc"
-    assert [p.name for p in lk.cache_dir().iterdir()] == ["set"]  # no temporary leftovers
+    assert [p.name for p in lk.cache_dir().iterdir() if p.name != ".locks"] == ["set"]  # no temporary leftovers
 
 
 def tiny_cifar_sources(tmp_path, rng):
@@ -336,3 +346,345 @@ def test_train_val_split_is_disjoint_complete_and_stratified():
     assert torch.equal(train.targets, targets[train.indices])
     with pytest.raises(ValueError, match="val_size must be between 1 and 99"):
         lk.train_val_split(ds, 100)
+
+
+# ------------------------------------------------------- leftovers, permissions
+
+
+def test_a_killed_downloads_part_file_is_removed_on_the_next_attempt(tmp_path):
+    """A ``.part`` left by a killed process (kill -9 runs no clean-up) is overwritten, never reused as is."""
+    src, _ = make_source(tmp_path, b"the complete file")
+    part = lk.cache_dir() / (src.path + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"half of an earlier down")
+    assert lk.fetch(src).read_bytes() == b"the complete file"
+    assert not part.exists()
+    assert cache_files() == [lk.cache_dir() / src.path]
+
+
+def test_a_part_file_is_removed_even_when_the_mirror_serves_the_file(tmp_path, monkeypatch):
+    src, _ = make_source(tmp_path, b"mirrored", with_url=False)
+    (tmp_path / "mirror" / "pack").mkdir(parents=True)
+    (tmp_path / "mirror" / src.path).write_bytes(b"mirrored")
+    monkeypatch.setenv("LESSONKIT_MIRROR", str(tmp_path / "mirror"))
+    part = lk.cache_dir() / (src.path + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"junk")
+    assert lk.fetch(src) == tmp_path / "mirror" / src.path
+    assert cache_files() == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask-022", "umask-027"])
+def test_extracted_folders_get_normal_permissions(tmp_path, umask):
+    """0777/0666 minus the umask, like any folder the user makes (mkdtemp's 0700 would hide them from others)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        info = zipfile.ZipInfo("set/train/a/1.txt")
+        info.external_attr = 0o600 << 16  # as in the mirror's archives
+        zf.writestr(info, "one")
+    archive = tmp_path / "set.zip"
+    archive.write_bytes(buf.getvalue())
+    # a killed extraction's staging folder is replaced too
+    (lk.cache_dir() / "set.part" / "junk").mkdir(parents=True)
+    old = os.umask(umask)
+    try:
+        out = lkdata._extract(archive, "set", "sha256:abc")
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in lk.cache_dir().iterdir() if p.name != ".locks") == ["set"]
+    dirs = [out, out / "set", out / "set/train", out / "set/train/a"]
+    assert {oct(stat.S_IMODE(d.stat().st_mode)) for d in dirs} == {oct(0o777 & ~umask)}
+    files = [out / "set/train/a/1.txt", out / ".lessonkit-complete"]
+    assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {oct(0o666 & ~umask)}
+
+
+# ------------------------------------------------------------- error advice
+
+
+def unreachable_error(monkeypatch) -> str:
+    block_network(monkeypatch)
+    src = lk.Source("cats_vs_dogs.zip", sha256(b"?"), ("https://example.invalid/cats_vs_dogs.zip",))
+    with pytest.raises(lk.DataUnavailableError) as info:
+        lk.fetch(src)
+    return str(info.value)
+
+
+def test_advice_in_colab_names_no_path_of_the_build_machines(tmp_path, monkeypatch):
+    import types
+
+    monkeypatch.setenv("LESSONKIT_MIRROR", str(tmp_path / "build-machine-mirror"))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    fix = unreachable_error(monkeypatch).split("Fix:", 1)[1]
+    assert "check the internet connection" in fix and "run the cell again" in fix
+    assert "https://example.invalid/cats_vs_dogs.zip" in fix
+    assert "build-machine-mirror" not in fix and "LESSONKIT_MIRROR" not in fix and "shared/data" not in fix
+
+
+def test_advice_on_a_machine_with_a_mirror_names_that_mirror(tmp_path, monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setenv("LESSONKIT_MIRROR", str(tmp_path / "my-mirror"))
+    fix = unreachable_error(monkeypatch).split("Fix:", 1)[1]
+    assert str(tmp_path / "my-mirror") in fix and "check the internet connection" in fix
+
+
+# ----------------------------------------------------- sources and addresses
+
+
+def test_source_without_checksum_needs_a_check_and_pinned_size_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="needs a check"):
+        lk.Source("a.zip", None)
+    p = tmp_path / "a.bin"
+    p.write_bytes(b"12345")
+    assert lk.Source("a.bin", sha256(b"12345"), size=5).verify(p)
+    assert lk.Source("a.bin", sha256(b"12345"), size=6).problem(p) == "is 5 bytes, not the pinned 6"
+
+    def must_start_with_9(path):
+        if path.read_bytes()[:1] != b"9":
+            raise ValueError("does not start with 9")
+
+    assert "does not start with 9" in lk.Source("a.bin", None, check=must_start_with_9).problem(p)
+
+
+def test_resolve_url_maps_official_hosts_to_the_stand_in(monkeypatch):
+    url = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
+    monkeypatch.delenv("LESSONKIT_DOWNLOAD_BASE", raising=False)
+    assert lkdata.resolve_url(url) == url
+    monkeypatch.setenv("LESSONKIT_DOWNLOAD_BASE", "http://127.0.0.1:9/")
+    assert lkdata.resolve_url(url) == "http://127.0.0.1:9/download.pytorch.org/tutorial/hymenoptera_data.zip"
+    assert lkdata.resolve_url("http://a.org/x") == "http://127.0.0.1:9/a.org/x"
+    assert lkdata.resolve_url("file:///tmp/x") == "file:///tmp/x"  # only web addresses
+    with pytest.raises(TypeError, match="url must be a str"):
+        lkdata.resolve_url(Path("x"))
+
+
+def test_stand_in_pin_is_refused_without_the_stand_in(monkeypatch):
+    monkeypatch.delenv("LESSONKIT_DOWNLOAD_BASE", raising=False)
+    monkeypatch.setenv("LESSONKIT_STANDIN_CATS_VS_DOGS", "12:" + "0" * 64)
+    with pytest.raises(ValueError, match="honoured only with LESSONKIT_DOWNLOAD_BASE"):
+        lk.load_dataset("cats_vs_dogs", "train")
+
+
+# ------------------------------------------- official sources via the stand-in
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def serve_official():
+    """scripts/serve_official.py, imported as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("serve_official", ROOT / "scripts" / "serve_official.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def jpeg_bytes(size, colour, mode="RGB") -> bytes:
+    b = io.BytesIO()
+    Image.new(mode, size, colour).save(b, format="JPEG", quality=90)
+    return b.getvalue()
+
+
+# A tiny mirror: per class, training ids 1-4, validation 10-11, test 20-21.
+TINY_IDS = {"train": [1, 2, 3, 4], "val": [10, 11], "test": [20, 21]}
+
+
+def tiny_mirror(root: Path) -> dict[str, bytes]:
+    """cats_vs_dogs.zip and hymenoptera.zip in the mirror's layout, a few small images each.
+
+    Cat 2 is 300x200 (must be shrunk to 192x128); dog 3 is greyscale (must become RGB).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    cats = {}
+    for split, ids in TINY_IDS.items():
+        for cls, animal in (("cats", "cat"), ("dogs", "dog")):
+            for i in ids:
+                size = (300, 200) if (animal, i) == ("cat", 2) else (40 + i, 30)
+                mode = "L" if (animal, i) == ("dog", 3) else "RGB"
+                colour = 90 if mode == "L" else (10 * i, 100 if animal == "cat" else 200, 50)
+                cats[f"cats_vs_dogs/{split}/{cls}/{animal}.{i}.jpg"] = jpeg_bytes(size, colour, mode)
+    with zipfile.ZipFile(root / "cats_vs_dogs.zip", "w") as zf:
+        for name, payload in cats.items():
+            zf.writestr(name, payload)
+    bees = {}
+    for split, per_class in (("train", {"ants": 2, "bees": 1}), ("val", {"ants": 1, "bees": 1})):
+        for cls, n in per_class.items():
+            for i in range(n):
+                bees[f"hymenoptera/{split}/{cls}/{cls}{i}.jpg"] = jpeg_bytes((30, 20 + i), (i * 40, 80, 120))
+    with zipfile.ZipFile(root / "hymenoptera.zip", "w") as zf:
+        for name, payload in bees.items():
+            zf.writestr(name, payload)
+    return {**cats, **bees}
+
+
+@pytest.fixture
+def tiny_standin(serve_official, tmp_path, monkeypatch):
+    """The stand-in server over a tiny mirror; lessonkit pointed at it (empty cache, no mirror)."""
+    originals = tiny_mirror(tmp_path / "tiny-mirror")
+    monkeypatch.setattr(lkdata, "CATS_VS_DOGS_SPLITS", {"train": 4, "val": 2, "test": 2})
+    monkeypatch.setattr(lkdata, "HYMENOPTERA_SPLITS", {"train": 3, "val": 2})
+
+    def start(**kwargs):
+        server = serve_official.serving(tmp_path / "tiny-mirror", **kwargs)
+        standin = server.__enter__()
+        started.append(server)
+        for key, value in standin.env.items():
+            monkeypatch.setenv(key, value)
+        return standin
+
+    started: list = []
+    yield start, originals
+    for server in started:
+        server.__exit__(None, None, None)
+
+
+def test_cats_vs_dogs_is_derived_from_the_official_archive(tiny_standin, monkeypatch):
+    start, originals = tiny_standin
+    standin = start()
+    assert "LESSONKIT_MIRROR" not in os.environ and not lk.cache_dir().exists()
+    old = os.umask(0o022)
+    try:
+        train = lk.load_dataset("cats_vs_dogs", "train")
+    finally:
+        os.umask(old)
+    assert train.classes == ["cats", "dogs"] and len(train) == 8
+    root = lk.cache_dir() / "cats_vs_dogs" / "cats_vs_dogs"
+    for split, ids in TINY_IDS.items():
+        for cls, animal in (("cats", "cat"), ("dogs", "dog")):
+            # ids 5-7 (empty, truncated, a PNG) come between train and val: skipped, not shifted into val
+            assert sorted(p.name for p in (root / split / cls).iterdir()) == sorted(f"{animal}.{i}.jpg" for i in ids)
+    for p in root.rglob("*.jpg"):
+        original = originals[f"cats_vs_dogs/{p.relative_to(root)}"]
+        with Image.open(p) as im:
+            assert im.format == "JPEG" and im.mode == "RGB" and max(im.size) <= 192
+        if p.name in ("cat.2.jpg", "dog.3.jpg"):
+            assert p.read_bytes() != original  # shrunk / made RGB, so re-encoded
+        else:
+            assert p.read_bytes() == original  # already fit: kept byte for byte
+    with Image.open(root / "train/cats/cat.2.jpg") as im:
+        assert im.size == (192, 128)
+    marker = (lk.cache_dir() / "cats_vs_dogs" / ".lessonkit-complete").read_text()
+    assert marker.startswith("derived:") and standin.env["LESSONKIT_STANDIN_CATS_VS_DOGS"].split(":")[1] in marker
+    # the official archive is not kept; no .part files; normal permissions
+    assert [p for p in cache_files() if p.suffix != ".jpg"] == [lk.cache_dir() / "cats_vs_dogs" / ".lessonkit-complete"]
+    assert {oct(stat.S_IMODE(d.stat().st_mode)) for d in root.rglob("*") if d.is_dir()} == {oct(0o755)}
+    assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in root.rglob("*.jpg")} == {oct(0o644)}
+    # the other splits come from the derived cache, with no server at all
+    block_network(monkeypatch)
+    assert len(lk.load_dataset("cats_vs_dogs", "test")) == 4
+
+
+def test_the_official_archives_checksum_and_size_are_verified(tiny_standin, tmp_path, monkeypatch):
+    start, _ = tiny_standin
+    standin = start()
+    served = standin.routes[lkdata.resolve_url(lkdata._CATS_VS_DOGS_OFFICIAL.urls[0]).split("/", 3)[3]]
+    # without the stand-in's pin, Microsoft's real size is expected, and the small archive is refused
+    monkeypatch.delenv("LESSONKIT_STANDIN_CATS_VS_DOGS")
+    with pytest.raises(lk.DataUnavailableError, match=r"not the pinned 824,887,076"):
+        lk.load_dataset("cats_vs_dogs", "train")
+    # with it, one flipped byte (same size) is caught by the SHA-256
+    monkeypatch.setenv("LESSONKIT_STANDIN_CATS_VS_DOGS", standin.env["LESSONKIT_STANDIN_CATS_VS_DOGS"])
+    tampered = tmp_path / "tampered.zip"
+    data = bytearray(served.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    standin.routes[next(k for k, v in standin.routes.items() if v == served)] = tampered
+    with pytest.raises(lk.DataUnavailableError, match="does not have the checksum sha256:"):
+        lk.load_dataset("cats_vs_dogs", "train")
+    assert cache_files() == []
+
+
+def test_hymenoptera_comes_from_the_pytorch_tutorial_archive(tiny_standin):
+    start, originals = tiny_standin
+    start()
+    val = lk.load_dataset("hymenoptera", "val")
+    assert val.classes == ["ants", "bees"] and val.targets.tolist() == [0, 1]
+    root = lk.cache_dir() / "hymenoptera" / "hymenoptera"
+    got = {f"hymenoptera/{p.relative_to(root)}": p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert got == {k: v for k, v in originals.items() if k.startswith("hymenoptera/")}  # the GIF is ignored
+    assert (lk.cache_dir() / "hymenoptera" / ".lessonkit-complete").read_text().startswith("derived:")
+
+
+def malformed_hymenoptera(serve_official, originals, tmp_path, how):
+    entries = {"hymenoptera_data/" + k.split("/", 1)[1]: v for k, v in originals.items() if k.startswith("hymenoptera/")}
+    if how == "an image missing":
+        del entries["hymenoptera_data/train/ants/ants1.jpg"]
+        entries["hymenoptera_data/train/bees/notes.txt"] = b"not an image"
+    elif how == "a corrupt image":
+        entries["hymenoptera_data/val/ants/ants0.jpg"] = entries["hymenoptera_data/val/ants/ants0.jpg"][:100]
+    elif how == "a class folder missing":
+        entries = {k: v for k, v in entries.items() if "/val/bees/" not in k}
+        entries["hymenoptera_data/val/ants/extra.jpg"] = jpeg_bytes((20, 20), (1, 2, 3))
+    path = tmp_path / f"{how}.zip"
+    serve_official.write_zip(path, entries)
+    return path
+
+
+@pytest.mark.parametrize(
+    "how, reason",
+    [
+        ("an image missing", "hymenoptera_data/train holds 2 JPEGs, expected 3"),
+        ("a corrupt image", "val/ants/ants0.jpg does not decode"),
+        ("a class folder missing", "has no hymenoptera_data/val/bees"),
+    ],
+)
+def test_a_malformed_hymenoptera_archive_is_rejected(serve_official, tiny_standin, tmp_path, how, reason):
+    start, originals = tiny_standin
+    bad = malformed_hymenoptera(serve_official, originals, tmp_path, how)
+    start(overrides={lkdata._HYMENOPTERA_OFFICIAL.urls[0]: bad})
+    with pytest.raises(lk.DataUnavailableError) as info:
+        lk.load_dataset("hymenoptera", "train")
+    assert "failed its check" in str(info.value) and reason in str(info.value)
+    assert cache_files() == []  # the rejected download is not kept
+
+
+def test_mnist_downloads_from_torchvisions_urls_with_their_md5(serve_official, real_mirror, monkeypatch, tmp_path):
+    with serve_official.serving(real_mirror) as standin:
+        monkeypatch.delenv("LESSONKIT_MIRROR")
+        for key, value in standin.env.items():
+            monkeypatch.setenv(key, value)
+        test = lk.load_dataset("mnist", "test", normalize=False)
+        expected = lkdata._read_idx_gz(real_mirror / "MNIST/raw/t10k-images-idx3-ubyte.gz")
+        assert torch.equal(test.images[:, 0], torch.from_numpy(expected.copy()))
+        assert (lk.cache_dir() / "MNIST/raw/t10k-images-idx3-ubyte.gz").is_file()
+
+    # a tampered file at the official URL is refused by its MD5
+    labels = "MNIST/raw/t10k-labels-idx1-ubyte.gz"
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(gzip.compress(gzip.decompress((real_mirror / labels).read_bytes())[:-1] + b"\x09"))
+    source = next(s for s in lkdata._TENSOR_LOADERS["mnist"].sources if s.path == labels)
+    monkeypatch.setenv("LESSONKIT_DATA", str(tmp_path / "cache2"))
+    with serve_official.serving(real_mirror, overrides={url: bad for url in source.urls}) as standin:
+        monkeypatch.setenv("LESSONKIT_DOWNLOAD_BASE", standin.base)
+        with pytest.raises(lk.DataUnavailableError, match="does not have the checksum md5:ec29112d"):
+            lk.fetch(source)
+
+
+def test_the_release_archive_is_preferred_when_published(serve_official, real_mirror, monkeypatch):
+    with serve_official.serving(real_mirror, with_release=True) as standin:
+        monkeypatch.delenv("LESSONKIT_MIRROR")
+        for key, value in standin.env.items():
+            monkeypatch.setenv(key, value)
+        val = lk.load_dataset("hymenoptera", "val")
+    assert len(val) == 153
+    marker = (lk.cache_dir() / "hymenoptera" / ".lessonkit-complete").read_text()
+    assert marker == lkdata._HYMENOPTERA.checksum  # extracted from the release, not derived
+
+
+@pytest.mark.slow
+def test_the_rule_derives_the_courses_subsets_from_the_official_layouts(serve_official, real_mirror, monkeypatch):
+    """From the mirror's images in the official layouts (plus broken files), the rule gives back the mirror's sets, file for file."""
+    with serve_official.serving(real_mirror) as standin:
+        monkeypatch.delenv("LESSONKIT_MIRROR")
+        for key, value in standin.env.items():
+            monkeypatch.setenv(key, value)
+        for name, split, n in (("cats_vs_dogs", "val", 1000), ("hymenoptera", "train", 244)):
+            assert len(lk.load_dataset(name, split)) == n
+            root = lk.cache_dir() / name
+            with zipfile.ZipFile(real_mirror / f"{name}.zip") as zf:
+                expected = {n_: zf.read(n_) for n_ in zf.namelist() if not n_.endswith("/")}
+            got = {str(p.relative_to(root)): p.read_bytes() for p in (root / name).rglob("*") if p.is_file()}
+            assert got.keys() == expected.keys()
+            assert all(got[k] == expected[k] for k in expected)
