@@ -19,6 +19,7 @@ from .data import (
     subset,
     train_val_split,
 )
+from .data import IMAGENET_MEAN, IMAGENET_STD
 from .conv import conv2d_im2col, conv_output_size, conv_parameter_count, convolve2d, cross_correlate2d, im2col, pool2d
 from .featuremaps import draw_convolution_step, plot_matrix, show_feature_maps, show_kernels
 from .interactive import InteractiveDemo, frame_grid, frames_animation, in_notebook, interactive_demo, render_frames, static_html
@@ -117,6 +118,8 @@ __all__ = [
     "glue",
     # data
     "DATASETS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "ChecksumError",
     "DataUnavailableError",
     "ImageFolderDataset",
