@@ -449,8 +449,8 @@ def kept_cells(cells: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode
         bound, read = _names(cell.source)
         if not keep[i] and not is_install_cell(cell) and bound & reads_after:
             keep[i] = True
-        if keep[i]:
-            reads_after = (reads_after - bound) | read
+        if keep[i]:  # what a cell reads without binding it itself comes from earlier cells
+            reads_after = (reads_after - bound) | (read - bound)
     return [c for c, k in zip(cells, keep) if k]
 
 

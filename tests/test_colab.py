@@ -199,9 +199,12 @@ def test_hidden_cells_are_dropped_unless_a_later_cell_needs_them():
     cells = [
         nbformat.v4.new_code_cell("# Check: a claim\nassert True", metadata={"tags": ["remove-cell"]}),
         nbformat.v4.new_code_cell("helper = 2", metadata={"tags": ["remove-cell"]}),
-        nbformat.v4.new_code_cell("print(helper)"),
+        nbformat.v4.new_code_cell("# Check: loop\nfor k in range(2):\n    assert k < 2", metadata={"tags": ["remove-cell"]}),
+        nbformat.v4.new_code_cell("%matplotlib inline\nprint(helper)"),
+        nbformat.v4.new_code_cell("for k in range(3):\n    print(k)"),  # binds its own k
     ]
-    assert [c.source for c in make_colab.kept_cells(cells)] == ["helper = 2", "print(helper)"]
+    kept = [c.source for c in make_colab.kept_cells(cells)]
+    assert kept == ["helper = 2", "%matplotlib inline\nprint(helper)", "for k in range(3):\n    print(k)"]
 
 
 # --- the site's Colab button -------------------------------------------------------------
