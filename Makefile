@@ -5,7 +5,7 @@
 #   make test   lessonkit's unit tests, nbval regression checks of every notebook,
 #               a build of the book from the checked outputs, and a browser test of it
 #
-# Other targets: venv, portable, execute, syllabus, full-profile, results, unit, nbval, site, browser, linkcheck, app, bench, clean.
+# Other targets: venv, portable, execute, syllabus, full-profile, results, unit, nbval, site, browser, linkcheck, app, bench, colab, colab-like, clean.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -114,7 +114,7 @@ colab: venv
 # Every colab/ notebook, top to bottom, in a fresh venv with Colab's preinstalled versions
 # (ipywidgets 7, numpy 2.1), lessonkit from a built wheel, no book tools and no mirror variable.
 colab-like: venv
-	bash scripts/colab_like_test.sh
+	$(PY) scripts/colab_like_test.py $(COLAB_NB)
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

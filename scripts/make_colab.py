@@ -199,8 +199,8 @@ class Context:
     cited: list[str] = field(default_factory=list)
     solution: str | None = None  # label of the open gated solution, across cells
 
-    def fail(self, msg: str) -> None:
-        raise ValueError(f"{self.path.name}: {msg} (extend scripts/make_colab.py to support it)")
+    def fail(self, msg: str, hint: str = "extend scripts/make_colab.py to support it") -> None:
+        raise ValueError(f"{self.path.name}: {msg} ({hint})")
 
     def exercise_title(self, label: str) -> str:
         if label not in self.exercises:
@@ -223,7 +223,7 @@ def render_role(name: str, content: str, ctx: Context) -> str:
         if "::" in key:
             ctx.fail(f"glue from another document ({content!r})")
         if key not in ctx.glue:
-            ctx.fail(f"{{{name}}}`{content}` has no glued value in the committed outputs: execute the notebook")
+            ctx.fail(f"{{{name}}}`{content}` has no glued value in the committed outputs", "execute the notebook, then run make colab")
         bundle = ctx.glue[key]
         if name == "glue:md" and "text/markdown" in bundle:
             return bundle["text/markdown"].strip()
