@@ -688,3 +688,38 @@ def test_the_rule_derives_the_courses_subsets_from_the_official_layouts(serve_of
             got = {str(p.relative_to(root)): p.read_bytes() for p in (root / name).rglob("*") if p.is_file()}
             assert got.keys() == expected.keys()
             assert all(got[k] == expected[k] for k in expected)
+
+
+def test_release_script_builds_reproducible_archives_and_uploads_only_pinned_ones(tiny_standin, tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_release_data", ROOT / "scripts" / "make_release_data.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    start, originals = tiny_standin
+    start()
+    assert script.main(["--out", str(tmp_path / "a")]) == 0
+    assert script.main(["--out", str(tmp_path / "b")]) == 0
+    for name in ("cats_vs_dogs.zip", "hymenoptera.zip"):
+        built = tmp_path / "a" / name
+        assert built.read_bytes() == (tmp_path / "b" / name).read_bytes()  # reproducible
+        with zipfile.ZipFile(built) as zf:
+            prefix = name.removesuffix(".zip") + "/"
+            expected = {k for k in originals if k.startswith(prefix)}
+            assert set(zf.namelist()) == expected
+            # images that already fit come back byte for byte (cat 2 was shrunk, dog 3 made RGB)
+            same = {k for k in expected if zf.read(k) == originals[k]}
+            assert expected - same == ({"cats_vs_dogs/train/cats/cat.2.jpg", "cats_vs_dogs/train/dogs/dog.3.jpg"} if prefix == "cats_vs_dogs/" else set())
+    out = capsys.readouterr().out
+    assert "skipped 3 Cat file(s)" in out and "pin this" in out
+    # the pins are those of the mirror's archives, not these: publishing is refused
+    assert script.main(["--out", str(tmp_path / "c"), "--upload", "--dry-run"]) == 1
+    # with matching pins it would upload, with gh, to the tag lessonkit downloads from
+    for name, spec_ in lkdata._FOLDER_SETS.items():
+        digest = hashlib.sha256((tmp_path / "a" / f"{name}.zip").read_bytes()).hexdigest()
+        monkeypatch.setitem(lkdata._FOLDER_SETS, name, lkdata.replace(spec_, release=lkdata.replace(spec_.release, checksum=f"sha256:{digest}")))
+    capsys.readouterr()
+    assert script.main(["--out", str(tmp_path / "d"), "--upload", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"gh release upload {lkdata.RELEASE_TAG} --repo {lkdata.RELEASE_REPO} --clobber" in out
+    assert lkdata.RELEASE_URL.endswith(f"/{lkdata.RELEASE_REPO}/releases/download/{lkdata.RELEASE_TAG}/")
