@@ -173,7 +173,7 @@ class _WindowSum(nn.Module):
 def _probe_model(model: nn.Module) -> nn.Module:
     """A float64 copy in which every path carries signal: averaging conv weights, no biases,
     identity activations and batch norm, and pooling replaced by a sum over the same window."""
-    probe = copy.deepcopy(model).double().eval()
+    probe = copy.deepcopy(model).to("cpu", torch.float64).eval()  # on the CPU: float64 works there on every machine
     for module in list(probe.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, (nn.MaxPool2d, nn.AvgPool2d)):
@@ -220,11 +220,12 @@ def input_gradient(model: nn.Module, input_shape: Sequence[int], *, position: tu
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
     net = _probe_model(model) if probe else model
+    device = torch.device("cpu") if probe else next((t.device for t in model.parameters()), torch.device("cpu"))
     gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(tuple(input_shape[1:]), dtype=torch.float64)
     dtype = torch.float64 if probe else next((p.dtype for p in model.parameters()), torch.float32)
     for _ in range(1 if probe else n_samples):
-        x = torch.ones(1, *input_shape, dtype=dtype) if probe else torch.randn(1, *input_shape, generator=gen).to(dtype)
+        x = torch.ones(1, *input_shape, dtype=dtype) if probe else torch.randn(1, *input_shape, generator=gen).to(device, dtype)
         x.requires_grad_(True)
         y = net(x)
         if y.ndim != 4:
@@ -235,7 +236,7 @@ def input_gradient(model: nn.Module, input_shape: Sequence[int], *, position: tu
         if not (0 <= r < y.shape[2] and 0 <= c < y.shape[3]):
             raise ValueError(f"position must lie in the output map of size {tuple(y.shape[2:])}, got {(r, c)}")
         (grad,) = torch.autograd.grad(y[0, channel, r, c], x)
-        total += grad[0].abs().sum(0).double()
+        total += grad[0].abs().sum(0).double().cpu()
     return total / (1 if probe else n_samples)
 
 
