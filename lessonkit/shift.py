@@ -16,6 +16,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .interpret import eval_mode
+from .train import _model_device
+
 __all__ = ["translate", "shift_probabilities", "accuracy_vs_shift"]
 
 _MODES = ("fill", "roll")
@@ -125,9 +128,11 @@ def shift_probabilities(
     Parameters
     ----------
     model : nn.Module
-        Put in eval mode for the call (its mode is restored afterwards).
+        Put in eval mode for the call (each submodule's mode is restored
+        afterwards, see :func:`lessonkit.eval_mode`).
     image : torch.Tensor
-        One ``(C, H, W)`` image, prepared as the model expects (normalised).
+        One ``(C, H, W)`` image, prepared as the model expects (normalised),
+        on any device: it is moved to the model's.
     shifts : sequence of int
         Pixel shifts; positive moves right (``axis="x"``) or down (``"y"``).
     axis : {"x", "y"}
@@ -152,16 +157,12 @@ def shift_probabilities(
     if axis not in ("x", "y"):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
     shifts = _check_shifts(shifts)
-    dev = next(model.parameters()).device
+    dev = _model_device(model)
     batch = image.unsqueeze(0).expand(len(shifts), *image.shape).to(dev)
     s = torch.tensor(shifts)
     moved = translate(batch, dx=s if axis == "x" else 0, dy=s if axis == "y" else 0, fill=fill, mode=mode)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         probs = model(moved).softmax(dim=1)
-    finally:
-        model.train(was_training)
     return probs.cpu()
 
 
@@ -182,10 +183,13 @@ def accuracy_vs_shift(
     Parameters
     ----------
     model : nn.Module
+        Run in eval mode, on its own device (each submodule's mode is
+        restored afterwards).
     images : torch.Tensor
-        ``(N, C, H, W)`` float images, prepared as the model expects.
+        ``(N, C, H, W)`` float images, prepared as the model expects, on any
+        device: each batch is moved to the model's.
     targets : torch.Tensor
-        ``(N,)`` integer labels.
+        ``(N,)`` integer labels, on any device.
     shifts : sequence of int
     axis, fill, mode
         As in :func:`shift_probabilities`.
@@ -215,18 +219,15 @@ def accuracy_vs_shift(
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     shifts = _check_shifts(shifts)
-    dev = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    dev = _model_device(model)
+    targets = targets.to(dev)
     accs = []
-    try:
+    with eval_mode(model):
         for s in shifts:
             correct = 0
             for i in range(0, len(images), batch_size):
                 xb = images[i : i + batch_size].to(dev)
                 xb = translate(xb, dx=s if axis == "x" else 0, dy=s if axis == "y" else 0, fill=fill, mode=mode)
-                correct += (model(xb).argmax(1).cpu() == targets[i : i + batch_size].cpu()).sum().item()
+                correct += (model(xb).argmax(1) == targets[i : i + batch_size]).sum().item()
             accs.append(correct / len(images))
-    finally:
-        model.train(was_training)
     return accs

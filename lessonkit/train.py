@@ -3,17 +3,25 @@
 Introduced in lesson 00 ("Your first CNN"); lesson 04 ("Training a CNN")
 looks at what happens inside it. The loop is deliberately the textbook one:
 forward, loss, backward, step, once per batch, then a pass over the validation
-data. Nothing in it depends on the device.
+data.
+
+Devices: every function here runs the model where its parameters are and
+moves each batch there, so a model on a GPU works with batches that start on
+the CPU (a ``DataLoader``) or already on the GPU (:class:`lessonkit.DeviceLoader`).
+Results that leave the loop (:func:`predict`) come back to the CPU. On CUDA,
+:func:`fit` trains with mixed precision by default (its ``amp`` option).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from .interpret import eval_mode
 from .progress import progress
 
 __all__ = ["History", "fit", "evaluate", "topk_accuracy", "predict"]
@@ -33,6 +41,9 @@ def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: Sequence[int] 
     k : sequence of int
         Each ``1 <= k <= C``.
 
+    ``logits`` and ``targets`` may be on different devices (logits from a
+    model on the GPU, targets from a CPU loader).
+
     Returns
     -------
     list of float
@@ -43,6 +54,8 @@ def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: Sequence[int] 
     >>> logits = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.1, 0.4]])
     >>> topk_accuracy(logits, torch.tensor([2, 2]), k=(1, 2))
     [0.0, 1.0]
+
+    Introduced in lesson 00.
     """
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (N, C), got {tuple(logits.shape)}")
@@ -57,7 +70,7 @@ def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: Sequence[int] 
     if logits.shape[0] == 0:
         return [float("nan") for _ in k]
     top = logits.topk(max(k), dim=1).indices
-    hits = top == targets.view(-1, 1)
+    hits = top == targets.to(top.device).view(-1, 1)
     return [hits[:, :kk].any(dim=1).float().mean().item() for kk in k]
 
 
@@ -88,6 +101,32 @@ def _to(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
+def _model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); the CPU for a model without either."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def _run_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    """Where :func:`evaluate` and :func:`predict` run: the model's device, which ``device`` may only confirm."""
+    here = _model_device(model)
+    if device is None:
+        return here
+    device = torch.device(device)
+    has_tensors = next(model.parameters(), None) is not None or next(model.buffers(), None) is not None
+    if has_tensors and (device.type, device.index or 0) != (here.type, here.index or 0):
+        raise ValueError(
+            f"the model is on {here} but device={device}; move the model first (model.to(device)) "
+            f"or leave device out: batches are moved to the model's device"
+        )
+    return device
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -98,18 +137,39 @@ def evaluate(
 ) -> dict[str, float]:
     """Loss and top-k accuracy of ``model`` over ``loader``.
 
+    The model runs in eval mode; afterwards every submodule is back in its
+    own mode (:func:`lessonkit.eval_mode`).
+
+    Parameters
+    ----------
+    model : nn.Module
+    loader : iterable of (x, y) batches
+        On any device: each batch is moved to the model's device.
+    device : torch.device or str, optional
+        The model's device (default). Another device raises ``ValueError``:
+        this function does not move the model.
+    k : sequence of int
+    loss_fn : callable, optional
+        Default: cross-entropy.
+
     Returns
     -------
     dict
         ``{"loss": ..., "top1": ..., "top5": ...}`` (one ``top<k>`` per k).
+
+    Examples
+    --------
+    >>> data = [(torch.zeros(4, 3), torch.tensor([0, 1, 2, 0]))]
+    >>> evaluate(nn.Linear(3, 3), data, k=(1, 3))["top3"]
+    1.0
+
+    Introduced in lesson 00.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = _run_device(model, device)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
-    was_training = model.training
-    model.eval()
     total, loss_sum = 0, 0.0
     hits = [0.0 for _ in k]
-    try:
+    with eval_mode(model):
         for batch in loader:
             x, y = _to(batch, device)
             out = model(x)
@@ -118,8 +178,6 @@ def evaluate(
             for i, acc in enumerate(topk_accuracy(out, y, k)):
                 hits[i] += acc * n
             total += n
-    finally:
-        model.train(was_training)
     if total == 0:
         raise ValueError("the loader produced no batches")
     result = {"loss": loss_sum / total}
@@ -129,18 +187,29 @@ def evaluate(
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: Iterable, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and targets over a loader, on the CPU: ``(N, C)`` and ``(N,)``."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    """Logits and targets over a loader, on the CPU: ``(N, C)`` and ``(N,)``.
+
+    The model runs in eval mode (each submodule's mode is restored afterwards)
+    on its own device; each batch is moved there, and the results back to the
+    CPU. ``device``: as in :func:`evaluate`.
+
+    Examples
+    --------
+    >>> logits, targets = predict(nn.Linear(3, 2), [(torch.zeros(5, 3), torch.zeros(5, dtype=torch.long))])
+    >>> logits.shape, targets.device.type
+    (torch.Size([5, 2]), 'cpu')
+
+    Introduced in lesson 00.
+    """
+    device = _run_device(model, device)
     outs, ys = [], []
-    try:
+    with eval_mode(model):
         for batch in loader:
             x, y = _to(batch, device)
             outs.append(model(x).cpu())
             ys.append(y.cpu())
-    finally:
-        model.train(was_training)
+    if not outs:
+        raise ValueError("the loader produced no batches")
     return torch.cat(outs), torch.cat(ys)
 
 
@@ -157,6 +226,7 @@ def fit(
     device: torch.device | str | None = None,
     batch_transform: BatchTransform | None = None,
     history: History | None = None,
+    amp: bool | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
@@ -178,17 +248,44 @@ def fit(
         batched augmentation (lesson 07).
     history : History, optional
         Continue an existing history (e.g. a second training phase).
+    amp : bool, optional
+        Automatic mixed precision: the forward pass and the loss run under
+        ``torch.autocast("cuda")`` (float16 where it is safe), and a
+        ``torch.amp.GradScaler`` scales the loss so that small float16
+        gradients do not underflow, then unscales them before the step (and
+        skips a step whose gradients overflowed). ``None`` (default): on for a
+        CUDA device, off elsewhere. ``True`` on another device raises
+        ``ValueError``: the CPU's mixed precision uses bfloat16, a different
+        trade-off that this course does not use.
 
     Notes
     -----
     Training accuracy is measured on the fly (with dropout and batch-norm in
     training mode) and only for integer targets; validation accuracy is
     measured by :func:`evaluate` in eval mode after each epoch.
+    Batches may come on any device: each is moved to ``device`` first.
+
+    Examples
+    --------
+    >>> data = [(torch.randn(8, 3), torch.randint(0, 2, (8,)))]
+    >>> fit(nn.Linear(3, 2), data, epochs=2).epochs
+    2
+
+    Introduced in lesson 00.
     """
-    if not isinstance(epochs, int) or epochs < 1:
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    if amp is not None and not isinstance(amp, bool):
+        raise TypeError(f"amp must be True, False or None (automatic: on for CUDA), got {amp!r}")
+    device = torch.device(device) if device is not None else _model_device(model)
+    use_amp = device.type == "cuda" if amp is None else amp
+    if use_amp and device.type != "cuda":
+        raise ValueError(
+            f"amp=True needs a CUDA device (float16 autocast with a gradient scaler), but the model trains on {device}; "
+            f"use amp=None (on for CUDA, off elsewhere) or amp=False"
+        )
     model.to(device)
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     history = history or History()
@@ -202,10 +299,16 @@ def fit(
             if batch_transform is not None:
                 x, y = batch_transform(x, y)
             optimizer.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = loss_fn(out, y)
-            loss.backward()
-            optimizer.step()
+            with torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext():
+                out = model(x)
+                loss = loss_fn(out, y)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
             n = x.shape[0]
             seen += n
             loss_sum += loss.item() * n
