@@ -41,6 +41,22 @@ def test_environment_yml_installs_the_same_packages_as_pyproject():
     assert from_conda == from_pyproject
 
 
+def test_one_minimum_python_everywhere():
+    """pyproject, environment.yml and the README state the same minimum Python, and it has tomllib.
+
+    The tests and scripts read TOML with the standard library's ``tomllib``
+    (Python 3.11+), so the stated minimum may not be lower than 3.11.
+    """
+    m = re.fullmatch(r">=\s*(3\.\d+)", pyproject()["project"]["requires-python"])
+    assert m, "requires-python should be a plain lower bound, '>=3.X'"
+    minimum = m.group(1)
+    readme = re.findall(r"Python ≥ (3\.\d+)", (ROOT / "README.md").read_text())
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str) and re.match(r"python\b", d)]
+    assert readme == [minimum] and conda == [f"python>={minimum}"]
+    assert tuple(int(x) for x in minimum.split(".")) >= (3, 11)
+
+
 def test_lessonkit_core_requirements_have_no_upper_or_exact_pins():
     for r in map(Requirement, pyproject()["project"]["dependencies"]):
         for spec in r.specifier:
