@@ -152,7 +152,7 @@ class _Training:
             m.train(mode)
 
 
-def _measure(model: nn.Module, input_size: tuple[int, ...], device: str | torch.device) -> tuple[int, dict[int, int], dict[int, tuple[int, ...]]]:
+def _measure(model: nn.Module, input_size: tuple[int, ...], device: str | torch.device | None) -> tuple[int, dict[int, int], dict[int, tuple[int, ...]]]:
     """Total mult-adds, mult-adds per module (inclusive of its children) and output shapes, in one pass."""
     counter = FlopCounterMode(display=False)
     inclusive: dict[int, int] = {}
@@ -174,7 +174,7 @@ def _measure(model: nn.Module, input_size: tuple[int, ...], device: str | torch.
         handles.append(m.register_forward_pre_hook(pre_hook))
         handles.append(m.register_forward_hook(post_hook))
     try:
-        x = torch.zeros(input_size, device=device)
+        x = torch.zeros(input_size, device=device if device is not None else next((t.device for t in model.parameters()), None))
         with _Training(model), torch.no_grad(), counter:
             model(x)
     finally:
@@ -184,7 +184,7 @@ def _measure(model: nn.Module, input_size: tuple[int, ...], device: str | torch.
     return total // 2, {k: v // 2 for k, v in inclusive.items()}, shapes
 
 
-def count_mult_adds(model: nn.Module, input_size: Sequence[int], *, device: str | torch.device = "cpu") -> int:
+def count_mult_adds(model: nn.Module, input_size: Sequence[int], *, device: str | torch.device | None = None) -> int:
     """Multiply-adds of one forward pass of a zero input of shape ``input_size``.
 
     Counted by :class:`torch.utils.flop_counter.FlopCounterMode` (FLOPs / 2),
@@ -201,8 +201,8 @@ def count_mult_adds(model: nn.Module, input_size: Sequence[int], *, device: str 
     input_size : sequence of int
         The input batch shape, e.g. ``(1, 1, 28, 28)``; the count grows with the batch.
     device : str or torch.device
-        Where the input is created; ``"meta"`` counts a model built on the
-        meta device without allocating anything.
+        Where the input is created (default: the model's device); ``"meta"``
+        counts a model built on the meta device without allocating anything.
 
     Returns
     -------
@@ -219,7 +219,7 @@ def count_mult_adds(model: nn.Module, input_size: Sequence[int], *, device: str 
     return _measure(model, size, device)[0]
 
 
-def summarize(model: nn.Module, input_size: Sequence[int], *, depth: int = 3, device: str | torch.device = "cpu") -> ModelSummary:
+def summarize(model: nn.Module, input_size: Sequence[int], *, depth: int = 3, device: str | torch.device | None = None) -> ModelSummary:
     """Output shape, parameters and multiply-adds of each layer, and the totals.
 
     Multiply-adds come from :func:`count_mult_adds`'s method (PyTorch's FLOP
@@ -240,7 +240,7 @@ def summarize(model: nn.Module, input_size: Sequence[int], *, depth: int = 3, de
     depth : int
         How deep to list nested modules (>= 0).
     device : str or torch.device
-        Where the input is created (``"meta"`` for a model on the meta device).
+        Where the input is created; default: the model's device (a GPU model stays on its GPU).
 
     Returns
     -------
