@@ -783,6 +783,7 @@ class TransferNet(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.backbone = backbone
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
+        self.head.to(next((t.device for t in backbone.parameters()), torch.device("cpu")))  # on the backbone's device
         self.stages = [f"backbone.{s}" for s in stages]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
