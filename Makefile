@@ -5,7 +5,7 @@
 #   make test   lessonkit's unit tests, nbval regression checks of every notebook,
 #               a build of the book from the checked outputs, and a browser test of it
 #
-# Other targets: venv, portable, execute, syllabus, full-profile, results, unit, nbval, site, browser, linkcheck, app, bench, colab, colab-like, clean.
+# Other targets: venv, portable, execute, syllabus, full-profile, results, unit, nbval, site, browser, linkcheck, app, bench, colab, colab-like, backbones, clean.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -33,7 +33,7 @@ export PYTHONHASHSEED ?= 0
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB        ?= $(NOTEBOOKS)
 
-.PHONY: help venv book test portable unit nbval site browser execute syllabus full-profile results linkcheck app bench clean colab colab-like
+.PHONY: help venv book test portable unit nbval site browser execute syllabus full-profile results linkcheck app bench clean colab colab-like backbones
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -118,6 +118,14 @@ colab-like: venv
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Run lessons 09-11 top to bottom on each backbone of lk.pretrained_model()'s fall-back chain
+# (LESSONKIT_BACKBONE; ResNet-18 as its offline stand-in, whose claim checks may fail).
+# BACKBONE_NB="notebooks/09_inside_a_cnn.ipynb" runs one lesson; BACKBONES="squeezenet1_0" one backbone.
+BACKBONE_NB ?=
+BACKBONES   ?= resnet18-standin efficientnet_lite0 squeezenet1_0 mobilenet_v2
+backbones: venv
+	$(PY) scripts/run_backbones.py $(BACKBONE_NB) --backbones $(BACKBONES)
 
 clean:
 	rm -rf _build
