@@ -723,3 +723,63 @@ def test_release_script_builds_reproducible_archives_and_uploads_only_pinned_one
     out = capsys.readouterr().out
     assert f"gh release upload {lkdata.RELEASE_TAG} --repo {lkdata.RELEASE_REPO} --clobber" in out
     assert lkdata.RELEASE_URL.endswith(f"/{lkdata.RELEASE_REPO}/releases/download/{lkdata.RELEASE_TAG}/")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_a_download_killed_with_sigkill_leaves_a_part_that_the_next_attempt_removes(tmp_path):
+    """A real ``kill -9`` mid-download (no clean-up code runs), then a fresh attempt."""
+    import signal
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    payload = bytes(range(256)) * 8192  # 2 MiB
+    first_request_done = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        """Sends half of the file, then stalls until the first client is gone; later requests get it all."""
+
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[: 1 << 20])
+            self.wfile.flush()
+            if not first_request_done.is_set():
+                first_request_done.wait(30)
+                return
+            self.wfile.write(payload[1 << 20 :])
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    src = lk.Source("pack/file.bin", sha256(payload), (f"http://127.0.0.1:{server.server_address[1]}/file.bin",))
+    part = lk.cache_dir() / "pack/file.bin.part"
+    pid = os.fork()
+    if pid == 0:  # the child downloads (lessonkit is already imported) until it is killed
+        try:
+            lk.fetch(src)
+        finally:
+            os._exit(0)
+    try:
+        deadline = time.monotonic() + 30
+        while not (part.is_file() and part.stat().st_size >= 1 << 20):
+            assert time.monotonic() < deadline, "the download never started"
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        assert part.is_file()  # what kill -9 leaves behind
+        first_request_done.set()
+        assert lk.fetch(src).read_bytes() == payload
+        assert cache_files() == [lk.cache_dir() / "pack/file.bin"]
+    finally:
+        first_request_done.set()
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        server.shutdown()
+        server.server_close()
