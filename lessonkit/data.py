@@ -74,7 +74,6 @@ import re
 import shutil
 import sys
 import tarfile
-import tempfile
 import urllib.request
 import warnings
 import zipfile

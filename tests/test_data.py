@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -717,7 +718,7 @@ def test_release_script_builds_reproducible_archives_and_uploads_only_pinned_one
     # with matching pins it would upload, with gh, to the tag lessonkit downloads from
     for name, spec_ in lkdata._FOLDER_SETS.items():
         digest = hashlib.sha256((tmp_path / "a" / f"{name}.zip").read_bytes()).hexdigest()
-        monkeypatch.setitem(lkdata._FOLDER_SETS, name, lkdata.replace(spec_, release=lkdata.replace(spec_.release, checksum=f"sha256:{digest}")))
+        monkeypatch.setitem(lkdata._FOLDER_SETS, name, dataclasses.replace(spec_, release=dataclasses.replace(spec_.release, checksum=f"sha256:{digest}")))
     capsys.readouterr()
     assert script.main(["--out", str(tmp_path / "d"), "--upload", "--dry-run"]) == 0
     out = capsys.readouterr().out
