@@ -97,3 +97,37 @@ def test_shift_helpers_reject_bad_input():
         shift_probabilities(m, torch.zeros(1, 4, 4), [0.5])
     with pytest.raises(ValueError, match="targets must have shape"):
         accuracy_vs_shift(m, torch.zeros(3, 1, 4, 4), torch.zeros(2, dtype=torch.long), [0])
+
+
+class _ColumnModelWithFrozenNorm(_ColumnModel):
+    """The oracle model with a batch norm kept in eval mode while the model trains (lesson 10's frozen layers)."""
+
+    def __init__(self, w):
+        super().__init__(w)
+        self.norm = nn.BatchNorm1d(w).eval()
+
+
+@pytest.mark.parametrize("fn", ["accuracy_vs_shift", "shift_probabilities"])
+def test_shift_helpers_restore_each_submodules_mode(fn):
+    # model.train(was_training) afterwards would also switch the frozen norm to training (issue 16).
+    model = _ColumnModelWithFrozenNorm(6)
+    model.train()
+    model.norm.eval()
+    x = torch.zeros(2, 1, 4, 6)
+    if fn == "accuracy_vs_shift":
+        accuracy_vs_shift(model, x, torch.zeros(2, dtype=torch.long), [0, 1])
+    else:
+        shift_probabilities(model, x[0], [0, 1])
+    assert model.training and not model.norm.training
+
+
+def test_shift_helpers_work_for_a_model_without_parameters():
+    class Brightest(nn.Module):
+        def forward(self, x):
+            return x.amax(dim=(1, 2))
+
+    x = torch.zeros(2, 1, 3, 4)
+    x[0, 0, 1, 2] = 1.0
+    x[1, 0, 0, 0] = 1.0
+    assert accuracy_vs_shift(Brightest(), x, torch.tensor([2, 0]), [0, 1]) == [1.0, 0.0]
+    assert shift_probabilities(Brightest(), x[0], [1]).argmax(1).tolist() == [3]

@@ -108,3 +108,71 @@ def test_predict_returns_all_logits_in_order():
     assert logits.shape == (70, 2)
     assert torch.equal(targets, ds.tensors[1])
     torch.testing.assert_close(logits, model(ds.tensors[0]))
+
+
+class _Recorder(nn.Module):
+    """A linear classifier that records, at each forward pass, whether autocast is on and its output dtype."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 2)
+        self.seen: list[tuple[bool, torch.dtype]] = []
+
+    def forward(self, x):
+        out = self.fc(x.flatten(1))
+        self.seen.append((torch.is_autocast_enabled("cuda") or torch.is_autocast_enabled("cpu"), out.dtype))
+        return out
+
+
+def test_fit_amp_is_off_on_the_cpu_and_validated():
+    model = _Recorder()
+    lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1)  # amp=None: automatic
+    lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, amp=False)
+    assert model.seen == [(False, torch.float32)] * 4
+    with pytest.raises(ValueError, match="amp=True needs a CUDA device.*cpu"):
+        lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, amp=True)
+    with pytest.raises(TypeError, match="amp must be True, False or None"):
+        lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, amp="fp16")
+    assert len(model.seen) == 4  # the bad calls were refused before any training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision needs a CUDA GPU")
+@pytest.mark.parametrize("amp", [None, True, False])
+def test_fit_mixed_precision_on_cuda(amp):
+    lk.seed_everything(0)
+    model = _Recorder().cuda()
+    nn.init.zeros_(model.fc.weight)
+    val = lk.make_loader(blobs(256, 1), 64)
+    h = lk.fit(model, lk.make_loader(blobs(512, 0), 64, shuffle=True), val, epochs=3, lr=0.05, amp=amp)
+    on = amp is not False
+    train_calls = [s for s in model.seen if s[0]]
+    assert len(train_calls) == (3 * 8 if on else 0)
+    assert all(dtype == torch.float16 for _, dtype in train_calls)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the weights stay in float32
+    assert h.val_acc[-1] > 0.95
+
+
+def test_evaluate_and_predict_restore_each_submodules_mode():
+    # A frozen batch norm kept in eval mode inside a model in training mode (lesson 10):
+    # model.train(was_training) afterwards would switch it back to training (issue 16).
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2), nn.BatchNorm1d(2)).train()
+    model[2].eval()
+    lk.evaluate(model, lk.make_loader(blobs(64), 32))
+    lk.predict(model, lk.make_loader(blobs(64), 32))
+    assert [m.training for m in model] == [True, True, False]
+
+
+def test_evaluate_runs_on_the_models_device():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    loader = lk.make_loader(blobs(64), 32)
+    assert lk.evaluate(model, loader, device="cpu") == lk.evaluate(model, loader)
+    with pytest.raises(ValueError, match="the model is on cpu but device=meta"):
+        lk.evaluate(model, loader, device="meta")
+    with pytest.raises(ValueError, match="the model is on cpu but device=meta"):
+        lk.predict(model, loader, device="meta")
+    # A model without parameters (here the logits are the inputs) runs where the data are.
+    x = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+    out = lk.evaluate(nn.Identity(), [(x, torch.tensor([0, 0, 0]))])
+    assert out["top1"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="no batches"):
+        lk.predict(model, [])
