@@ -19,7 +19,8 @@ __all__ = ["topk_error", "confusion_matrix", "per_class_accuracy"]
 def topk_error(logits: torch.Tensor, targets: torch.Tensor, k: Sequence[int] = (1, 5)) -> list[float]:
     """Fraction of rows whose target is *not* among the ``k`` largest logits.
 
-    ``1 - topk_accuracy(logits, targets, k)``, for each ``k``.
+    ``1 - topk_accuracy(logits, targets, k)``, for each ``k``; ``logits`` and
+    ``targets`` may be on different devices.
 
     Examples
     --------
@@ -41,14 +42,15 @@ def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, num_class
         ``(N,)`` predicted class indices, or ``(N, C)`` logits/probabilities
         (their argmax is used).
     targets : torch.Tensor
-        ``(N,)`` true class indices.
+        ``(N,)`` true class indices, on any device (predictions from a model
+        on the GPU, targets from a CPU loader).
     num_classes : int
 
     Returns
     -------
     torch.Tensor
-        ``(num_classes, num_classes)`` int64; row = true class, column =
-        predicted class, so the diagonal holds the correct predictions.
+        ``(num_classes, num_classes)`` int64 on the CPU; row = true class,
+        column = predicted class, so the diagonal holds the correct predictions.
 
     Examples
     --------
