@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     env.update(LESSONKIT_PROFILE="fast", LESSONKIT_PROGRESS="0", PYTHONHASHSEED="0", LESSONKIT_DATA=str(home / "cache" / "lessonkit"),
                TORCH_HOME=str(home / "torch"), MPLCONFIGDIR=str(home / "mpl"), XDG_CACHE_HOME=str(home / "cache"))
     env.pop("MPLBACKEND", None)
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # debugpy's note about frozen modules, on every kernel start
 
     if not args.skip_unit:
         t = time.monotonic()
@@ -235,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         for nb_path in notebooks:
             ok, seconds, note = run_notebook(nb_path, out_dir, nb_env)
             timings.append((nb_path.name, seconds))
-            log(f"{nb_path.name}: {'ok' if ok else 'FAILED'} in {seconds:.0f} s; {note.splitlines()[-1] if note else ''}")
+            summary = next((line for line in reversed(note.splitlines()) if line.startswith("widget views")), "")
+            log(f"{nb_path.name}: {'ok' if ok else 'FAILED'} in {seconds:.0f} s; {summary}")
             if not ok:
                 failures.append(f"{nb_path.name}:\n{note}")
 
