@@ -63,6 +63,8 @@ COLAB_PREINSTALLED = [
     "scikit-image==0.25.2",
     "scipy==1.16.1",
     "tqdm==4.67.1",
+    "pandas==2.2.2",  # not lessonkit's, but lessons import them and Colab has them
+    "scikit-learn==1.6.1",
 ]
 # Not on Colab, but needed to run notebooks and the widget tests from outside.
 RUNNER = ["nbclient==0.10.2", "nbformat", "pytest"]
@@ -86,9 +88,12 @@ def freeze() -> dict[str, str]:
 def make_venv(reuse: bool) -> None:
     stamp = VENV / ".colab-preinstalled"
     wanted = "\n".join(TORCH_SPEC + COLAB_PREINSTALLED + RUNNER)
-    if reuse and stamp.exists() and stamp.read_text() == wanted:
+    if reuse and stamp.exists():  # quicker, for debugging: lessonkit's requirements stay from the last run
         log(f"reusing {VENV}")
         run([VPY, "-m", "pip", "uninstall", "-y", "-q", "lessonkit"])
+        if stamp.read_text() != wanted:
+            run([VPY, "-m", "pip", "install", "-q", *TORCH_SPEC, *COLAB_PREINSTALLED, *RUNNER])
+            stamp.write_text(wanted)
         return
     shutil.rmtree(VENV, ignore_errors=True)
     run([BASE_PYTHON, "-m", "venv", VENV])

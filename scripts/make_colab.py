@@ -512,22 +512,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report stale or missing copies (exit 1)")
     args = parser.parse_args(argv)
-    expected = expected_files()
+    bib = Bibliography()
+    expected, errors = {}, []
+    for lesson in sorted(SOURCE_DIR.glob("*.ipynb")):
+        try:  # one lesson that cannot be converted must not hold back the others
+            expected[OUT_DIR / lesson.name] = render(convert_notebook(lesson, bib))
+        except ValueError as exc:
+            errors.append(str(exc))
     stale = [p for p, text in expected.items() if not p.exists() or p.read_text() != text]
-    extra = sorted(set(OUT_DIR.glob("*.ipynb")) - set(expected))
+    lessons = {OUT_DIR / p.name for p in SOURCE_DIR.glob("*.ipynb")}
+    extra = sorted(set(OUT_DIR.glob("*.ipynb")) - lessons)
     if args.check:
         for p in stale + extra:
             print(f"stale: {p.relative_to(ROOT)}")
-        return 1 if stale or extra else 0
-    OUT_DIR.mkdir(exist_ok=True)
-    for p in stale:
-        p.write_text(expected[p])
-        print(f"wrote {p.relative_to(ROOT)}")
-    for p in extra:
-        p.unlink()
-        print(f"removed {p.relative_to(ROOT)} (no lesson of that name)")
-    print(f"{len(expected)} Colab notebooks, {len(stale) + len(extra)} changed")
-    return 0
+    else:
+        OUT_DIR.mkdir(exist_ok=True)
+        for p in stale:
+            p.write_text(expected[p])
+            print(f"wrote {p.relative_to(ROOT)}")
+        for p in extra:
+            p.unlink()
+            print(f"removed {p.relative_to(ROOT)} (no lesson of that name)")
+        print(f"{len(expected)} Colab notebooks, {len(stale) + len(extra)} changed")
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    return 1 if errors or (args.check and (stale or extra)) else 0
 
 
 if __name__ == "__main__":
