@@ -80,3 +80,18 @@ def test_show_kernels_and_maps_layout_and_errors():
         show_kernels(np.zeros((2, 3, 3, 3, 3)))
     with pytest.raises(TypeError, match="real numbers"):
         show_kernels([np.zeros((3, 3), complex)])
+
+
+def test_maps_straight_from_a_model_are_drawn_with_their_values():
+    """Activations that still carry autograd history, in half precision (as on a GPU with
+    autocast), are detached, converted and drawn on the CPU with their own values."""
+    conv = torch.nn.Conv2d(1, 3, 3)
+    maps = conv(torch.randn(1, 1, 6, 6))[0].half()  # (3, 4, 4), requires grad
+    assert maps.requires_grad
+    fig = show_feature_maps(maps)
+    for ax, m in zip(fig.axes, maps.detach().float()):
+        np.testing.assert_allclose(ax.images[0].get_array(), m.numpy())
+    plt.close(fig)
+    fig = show_kernels(conv.weight)  # a Parameter, as lesson 09 shows first-layer filters
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), conv.weight[0, 0].detach().numpy())
+    plt.close(fig)
