@@ -308,7 +308,7 @@ def render_directive(name: str, arg: str, body: list[str], ctx: Context) -> list
         return [f"**{title}** (below: try the exercise first)", SOLUTION_START + label] + inner
     if name == "solution-end":
         if ctx.solution is None:
-            ctx.fail("{solution-end} without {solution-start}")
+            ctx.fail("{solution-end} without {solution-start}", "fix the lesson: sphinx-exercise needs the pair")
         label, ctx.solution = ctx.solution, None
         return [SOLUTION_END + label]
     if name in ("footbibliography", "bibliography"):
