@@ -19,6 +19,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from stand_ins import OnAnotherDevice
+
 from lessonkit import app
 from lessonkit import pretrained as P
 from lessonkit.retrieval import extract_features
@@ -156,26 +158,8 @@ def test_finder_ranks_the_same_colour_first(reference, tmp_path):
     assert gallery == [] and "did not arrive" in message
 
 
-class _BackboneOnAnotherDevice(nn.Module):
-    """Stand-in for a backbone on a GPU: its parameter is on the ``meta`` device.
-
-    Multiplying a CPU input by it raises "not on the expected device", as CUDA would;
-    meta tensors hold no data, so it returns constant 16-d features on the CPU.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(1, device="meta"))
-        self.seen: list[torch.device] = []
-
-    def forward(self, x):
-        x * self.scale  # fails on a device mismatch
-        self.seen.append(x.device)
-        return torch.ones(x.shape[0], 16)
-
-
 def test_finder_runs_the_backbone_on_its_device(reference, tmp_path, monkeypatch):
-    backbone = _BackboneOnAnotherDevice()
+    backbone = OnAnotherDevice(lambda n: torch.ones(n, 16))  # constant 16-d features
     pm = P.PretrainedModel(backbone, backbone, "mobilenet_v2", "test", (0.5,) * 3, (0.5,) * 3, None, 16, "scale", [], "meta")
     # The cache key hashes the weights, which a meta tensor does not have.
     monkeypatch.setattr(app, "_module_fingerprint", lambda module: "meta stand-in")

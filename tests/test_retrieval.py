@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import lessonkit as lk
+from stand_ins import OnAnotherDevice
 
 
 def brute_force_topk(queries: np.ndarray, refs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,28 +206,8 @@ def test_extract_features_restores_every_submodule_mode():
     assert {id(m): m.training for m in backbone.modules()} == before
 
 
-class _OnAnotherDevice(nn.Module):
-    """A stand-in for a backbone on a GPU: its parameter lives on the ``meta`` device.
-
-    Its forward multiplies the input by that parameter, which raises "Tensor on device cpu
-    is not on the expected device meta" when the input was left on the CPU, as a CUDA
-    model would. Meta tensors hold no data, so it returns known features on the CPU
-    (the batch's row numbers, one-hot) and records the devices it saw.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(1, device="meta"))
-        self.seen: list[torch.device] = []
-
-    def forward(self, x):
-        x * self.scale  # fails on a device mismatch
-        self.seen.append(x.device)
-        return torch.eye(4)[: x.shape[0]] + 1.0
-
-
 def test_extract_features_moves_inputs_to_the_model_device():
-    model = _OnAnotherDevice()
+    model = OnAnotherDevice(lambda n: torch.eye(4)[:n] + 1.0)  # the batch's row numbers, one-hot
     images, labels = torch.randn(6, 3, 5, 5), torch.tensor([0, 1, 0, 1, 0, 1])
     for data in (images, TensorDataset(images, labels), lk.make_loader(TensorDataset(images, labels), batch_size=4)):
         feats, _ = lk.extract_features(model, data, batch_size=4, normalize=False)
