@@ -53,7 +53,7 @@ import torch
 from torch import nn
 
 from .data import IMAGENET_MEAN, IMAGENET_STD, DataUnavailableError, mirror_dir
-from .interpret import eval_mode
+from .interpret import _device_of, eval_mode
 
 __all__ = [
     "BACKBONES",
@@ -265,7 +265,7 @@ class PretrainedModel:
     @property
     def device(self) -> torch.device:
         """The device of the network's parameters."""
-        return next(self.model.parameters()).device
+        return _device_of(self.model)
 
     def to(self, device: torch.device | str) -> PretrainedModel:
         """Move the network (and the backbone, which shares it) to ``device``; returns ``self``.
@@ -783,7 +783,7 @@ class TransferNet(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.backbone = backbone
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
-        self.head.to(next((t.device for t in backbone.parameters()), torch.device("cpu")))  # on the backbone's device
+        self.head.to(_device_of(backbone))  # on the backbone's device
         self.stages = [f"backbone.{s}" for s in stages]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

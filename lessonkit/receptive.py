@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .interpret import _device_of
+
 __all__ = ["RFLayer", "receptive_field", "empirical_receptive_field", "input_gradient"]
 
 _PASS_THROUGH = (
@@ -220,7 +222,7 @@ def input_gradient(model: nn.Module, input_shape: Sequence[int], *, position: tu
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
     net = _probe_model(model) if probe else model
-    device = torch.device("cpu") if probe else next((t.device for t in model.parameters()), torch.device("cpu"))
+    device = torch.device("cpu") if probe else _device_of(model)
     gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(tuple(input_shape[1:]), dtype=torch.float64)
     dtype = torch.float64 if probe else next((p.dtype for p in model.parameters()), torch.float32)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .interpret import eval_mode
+from .interpret import _device_of, eval_mode
 from .progress import progress
 
 __all__ = [
@@ -121,8 +121,7 @@ def extract_features(
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if device is None:
-        first = next(iter(backbone.parameters()), None)
-        device = first.device if first is not None else torch.device("cpu")
+        device = _device_of(backbone)
     device = torch.device(device)
     with_labels = True
     if isinstance(data, torch.Tensor):

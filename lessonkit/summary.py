@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .interpret import _device_of
+
 __all__ = ["LayerSummary", "ModelSummary", "count_mult_adds", "summarize"]
 
 
@@ -174,7 +176,7 @@ def _measure(model: nn.Module, input_size: tuple[int, ...], device: str | torch.
         handles.append(m.register_forward_pre_hook(pre_hook))
         handles.append(m.register_forward_hook(post_hook))
     try:
-        x = torch.zeros(input_size, device=device if device is not None else next((t.device for t in model.parameters()), None))
+        x = torch.zeros(input_size, device=device if device is not None else _device_of(model))
         with _Training(model), torch.no_grad(), counter:
             model(x)
     finally:

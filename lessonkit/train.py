@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .interpret import eval_mode
+from .interpret import _device_of, eval_mode
 from .progress import progress
 
 __all__ = ["History", "fit", "evaluate", "topk_accuracy", "predict"]
@@ -102,14 +102,10 @@ def _to(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (or buffer); the CPU for a model without either."""
+    """:func:`interpret._device_of`, after checking that ``model`` is a module."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
+    return _device_of(model)
 
 
 def _run_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
