@@ -5,6 +5,8 @@ introduces it. The names below are the public interface.
 """
 
 from .data import (
+    DeviceLoader,
+    as_tensors,
     DATASETS,
     ChecksumError,
     DataUnavailableError,
@@ -27,7 +29,6 @@ from .kernels import KERNEL_NAMES, GaborBank, box_kernel, gabor_bank, gabor_feat
 from .models import MLP, SimpleCNN, conv_block
 from .augment import (
     CutMix,
-    DeviceLoader,
     MixUp,
     PerSampleShift,
     PILAugmentedDataset,
@@ -35,7 +36,6 @@ from .augment import (
     RandomFlip,
     RandomShift,
     affine,
-    as_tensors,
     cutmix,
     mixup,
     random_affine,
@@ -48,10 +48,10 @@ from .shift import accuracy_vs_shift, shift_probabilities, translate
 from .plot import plot_accuracy_vs_shift, plot_augmentations, plot_confusion_matrix, plot_history, plot_shift_heatmap, show_images, to_display
 from .profile import Profile, device, profile, seed_everything, seed_worker, setup
 from .pretrained import (
+    extract_features,
     BACKBONES,
     PretrainedModel,
     TransferNet,
-    count_parameters,
     freeze,
     image_transform,
     imagenet_categories,
@@ -62,11 +62,10 @@ from .pretrained import (
 from .progress import progress
 from .notebook import check_close, glue
 from .receptive import RFLayer, empirical_receptive_field, input_gradient, receptive_field
-from .summary import summarize
+from .summary import count_parameters, summarize
 from .summary import LayerSummary, ModelSummary, count_mult_adds
 from .retrieval import (
     SearchIndex,
-    extract_features,
     knn_accuracy,
     knn_predict,
     l2_normalize,
@@ -92,7 +91,6 @@ from .architectures import (
 )
 from .interpret import (
     capture_activations,
-    eval_mode,
     class_activation_map,
     feature_maps,
     get_layer,
@@ -100,7 +98,7 @@ from .interpret import (
     maximize_activation,
     overlay_heatmap,
 )
-from .train import History, evaluate, fit, predict, topk_accuracy
+from .train import History, eval_mode, evaluate, fit, predict, topk_accuracy
 
 __version__ = "0.1.0"
 

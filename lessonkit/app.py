@@ -32,7 +32,8 @@ import torch
 from torch.utils.data import Dataset
 
 from .pretrained import PretrainedModel, image_transform, pretrained_model
-from .retrieval import SearchIndex, extract_features
+from .pretrained import extract_features
+from .retrieval import SearchIndex
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -16,7 +16,7 @@ accepts directly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -40,8 +40,6 @@ __all__ = [
     "cutmix",
     "PerSampleShift",
     "PILAugmentedDataset",
-    "DeviceLoader",
-    "as_tensors",
 ]
 
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -305,7 +303,7 @@ class RandomShift:
     >>> y.tolist()
     [0, 1, 2, 3]
 
-    Introduced in lesson 05.
+    Introduced in lesson 04.
     """
 
     def __init__(self, max_shift: int, axis: str = "x", fill: float | Sequence[float] = 0.0, generator: torch.Generator | None = None) -> None:
@@ -324,7 +322,7 @@ class RandomShift:
 class RandomFlip:
     """Batch transform: :func:`random_hflip`, labels unchanged.
 
-    Introduced in lesson 06.
+    Introduced in lesson 04.
     """
 
     def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
@@ -610,101 +608,3 @@ class PILAugmentedDataset(Dataset):
         x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
         return (x - self._mean) / self._std, int(self.targets[index])
 
-
-class DeviceLoader:
-    """Batches sliced from one in-memory tensor on the device: no per-sample work.
-
-    Holds the whole (normalised, float) dataset on ``device`` and yields
-    ``(x, y)`` batches, reshuffled each epoch with a seeded generator. With a
-    batch transform inside :func:`lessonkit.fit`, this is the fast augmented
-    data path of lesson 07.
-
-    Parameters
-    ----------
-    dataset : dataset with ``.images`` (uint8 ``(N, C, H, W)``), ``.targets``,
-        ``.mean`` and ``.std``, or an ``(images, targets)`` pair of tensors
-        (float images used as they are).
-    batch_size : int
-    shuffle : bool
-    device : torch.device or str
-    seed : int
-
-    Examples
-    --------
-    >>> loader = DeviceLoader((torch.zeros(10, 1, 4, 4), torch.zeros(10, dtype=torch.long)), batch_size=4)
-    >>> [len(y) for _, y in loader]
-    [4, 4, 2]
-
-    Introduced in lesson 07.
-    """
-
-    def __init__(self, dataset, batch_size: int = 128, shuffle: bool = False, device: torch.device | str = "cpu", seed: int = 0) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.device = torch.device(device)
-        if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
-            images, targets = dataset
-            if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.dtype.is_floating_point:
-                raise ValueError(f"images must be a float (N, C, H, W) tensor, got {getattr(images, 'dtype', type(images).__name__)}")
-        else:
-            images, targets = as_tensors(dataset)
-        targets = torch.as_tensor(targets).long()
-        if targets.shape != (images.shape[0],):
-            raise ValueError(f"targets must have shape ({images.shape[0]},), got {tuple(targets.shape)}")
-        self.images = images.to(self.device)
-        self.targets = targets.to(self.device)
-        self.batch_size, self.shuffle = batch_size, shuffle
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.targets) / self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.targets)
-        order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else None
-        for i in range(0, n, self.batch_size):
-            if order is None:
-                yield self.images[i : i + self.batch_size], self.targets[i : i + self.batch_size]
-            else:
-                idx = order[i : i + self.batch_size]
-                yield self.images[idx], self.targets[idx]
-
-
-def as_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """The whole dataset as two tensors: normalised float images and targets.
-
-    Parameters
-    ----------
-    dataset : TensorImageDataset, or a ``Subset`` (of a ``Subset`` ...) of one
-
-    Returns
-    -------
-    (torch.Tensor, torch.Tensor)
-        ``(N, C, H, W)`` float32 images (normalised as the dataset's items are,
-        without its per-item ``transform``) and ``(N,)`` int64 targets.
-
-    Examples
-    --------
-    >>> x, y = as_tensors(test_set)  # doctest: +SKIP
-
-    Introduced in lesson 05.
-    """
-    indices = None
-    base = dataset
-    while isinstance(base, torch.utils.data.Subset):  # a subset of a subset ...: compose the indices
-        idx = torch.as_tensor(base.indices, dtype=torch.long)
-        indices = idx if indices is None else idx[indices]
-        base = base.dataset
-    for attr in ("images", "targets", "mean", "std"):
-        if not hasattr(base, attr):
-            raise TypeError(
-                f"expected a TensorImageDataset (or a Subset of one) with .{attr}, or an (images, targets) pair; "
-                f"got {type(dataset).__name__}"
-            )
-    images, targets = base.images, torch.as_tensor(base.targets)
-    if indices is not None:
-        images, targets = images[indices], targets[indices]
-    x = images.float().div_(255)
-    if getattr(base, "normalize", True):
-        x = (x - torch.tensor(base.mean).view(1, -1, 1, 1)) / torch.tensor(base.std).view(1, -1, 1, 1)
-    return x, targets

@@ -201,7 +201,7 @@ def convolve2d(image: np.ndarray, kernel: np.ndarray, *, padding: IntPair = 0, s
 def pool2d(image: np.ndarray, size: IntPair = 2, *, stride: IntPair | None = None, mode: str = "max") -> np.ndarray:
     """Max- or average-pooling of one 2-D map, from scratch (no padding).
 
-    Introduced in lesson 03.
+    Introduced in lesson 01.
 
     Parameters
     ----------

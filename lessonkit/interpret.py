@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .progress import progress
+from .train import _device_of, _to_host, eval_mode
 
 __all__ = [
-    "eval_mode",
     "get_layer",
     "capture_activations",
     "feature_maps",
@@ -35,51 +35,6 @@ __all__ = [
     "grad_cam",
     "overlay_heatmap",
 ]
-
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (or buffer); the CPU for a model without either."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
-
-
-def _to_host(t: torch.Tensor) -> torch.Tensor:
-    """``t`` on the CPU; a ``meta`` tensor (shapes without data) stays where it is."""
-    return t if t.is_meta else t.cpu()
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode for the ``with`` block, then restore every submodule's own mode.
-
-    Restoring with ``model.train(was_training)`` would be wrong when the model
-    shares layers with another one (a slice of a backbone, say): it would set
-    all of them to the slice's mode. This records and restores each module.
-
-    Introduced in lesson 09.
-
-    Examples
-    --------
-    >>> net = nn.Sequential(nn.BatchNorm1d(2), nn.Dropout())
-    >>> net[1].eval()
-    Dropout(p=0.5, inplace=False)
-    >>> with eval_mode(net):
-    ...     net[0].training
-    False
-    >>> net[0].training, net[1].training
-    (True, False)
-    """
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 def get_layer(model: nn.Module, name: str) -> nn.Module:

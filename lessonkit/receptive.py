@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .interpret import _device_of
+from .train import _device_of
 
 __all__ = ["RFLayer", "receptive_field", "empirical_receptive_field", "input_gradient"]
 

@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import threading
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
+import torch.nn.functional as F
 
-from .interpret import _device_of, eval_mode
-from .progress import progress
 
 __all__ = [
     "SearchIndex",
-    "extract_features",
     "knn_accuracy",
     "knn_predict",
     "l2_normalize",
@@ -71,93 +67,7 @@ def l2_normalize(x: ArrayLike, eps: float = 1e-12) -> torch.Tensor:
     >>> l2_normalize(torch.tensor([[3.0, 4.0]]))
     tensor([[0.6000, 0.8000]])
     """
-    x = _as_float_matrix(x, "x")
-    return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
-
-
-@torch.inference_mode()
-def extract_features(
-    backbone: nn.Module,
-    data: Dataset | DataLoader | torch.Tensor,
-    *,
-    batch_size: int = 64,
-    device: torch.device | str | None = None,
-    normalize: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Feature vectors of every image, batched, under ``torch.inference_mode``.
-
-    Introduced in lesson 11. The backbone runs in eval mode; afterwards every
-    submodule is back in its own mode (see :func:`~lessonkit.interpret.eval_mode`),
-    so layers shared with another model keep that model's mode. Each batch is
-    moved to ``device`` (by default the backbone's), the features come back to
-    the CPU. A 4-D output ``(N, C, H, W)`` (a feature map) is global-average-pooled to
-    ``(N, C)``; the vectors are then L2-normalised unless ``normalize=False``.
-
-    Parameters
-    ----------
-    backbone : nn.Module
-        Maps a batch of images to ``(N, D)`` vectors or ``(N, C, H, W)`` maps.
-    data : Dataset of (image, label), DataLoader of (images, labels), or tensor ``(N, C, H, W)``
-    batch_size : int
-        Used for a Dataset or tensor.
-    device : torch.device or str, optional
-        Default: the device of the backbone's parameters.
-    normalize : bool
-
-    Returns
-    -------
-    (features, labels)
-        ``float32`` features ``(N, D)`` on the CPU, and ``int64`` labels ``(N,)``
-        (None when ``data`` is a bare tensor).
-
-    Examples
-    --------
-    >>> f, _ = extract_features(nn.Conv2d(3, 8, 3), torch.randn(5, 3, 16, 16))
-    >>> f.shape, f.norm(dim=1).allclose(torch.ones(5))
-    (torch.Size([5, 8]), True)
-    """
-    if not isinstance(backbone, nn.Module):
-        raise TypeError(f"backbone must be an nn.Module, got {type(backbone).__name__}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if device is None:
-        device = _device_of(backbone)
-    device = torch.device(device)
-    with_labels = True
-    if isinstance(data, torch.Tensor):
-        if data.ndim != 4:
-            raise ValueError(f"an image tensor must have shape (N, C, H, W), got {tuple(data.shape)}")
-        batches: Iterable = ((data[i : i + batch_size], None) for i in range(0, len(data), batch_size))
-        total = (len(data) + batch_size - 1) // batch_size
-        with_labels = False
-    elif isinstance(data, DataLoader):
-        batches, total = data, len(data)
-    elif isinstance(data, Dataset):
-        batches = DataLoader(data, batch_size=batch_size, shuffle=False)
-        total = len(batches)
-    else:
-        raise TypeError(f"data must be a Dataset, a DataLoader or an image tensor, got {type(data).__name__}")
-
-    feats: list[torch.Tensor] = []
-    labels: list[torch.Tensor] = []
-    # eval_mode restores each submodule's own mode: ``backbone.train(was_training)`` would
-    # also switch layers it shares with another model in eval mode (pm.model's batch norm).
-    with eval_mode(backbone):
-        for x, y in progress(batches, total=total, desc="features", unit="batch", leave=False):
-            out = backbone(x.to(device))
-            if out.ndim == 4:
-                out = out.mean(dim=(2, 3))
-            elif out.ndim != 2:
-                raise ValueError(f"the backbone must return (N, D) or (N, C, H, W), got {tuple(out.shape)}")
-            feats.append(out.float().cpu())
-            if y is not None:
-                labels.append(torch.as_tensor(y).cpu())
-    if not feats:
-        raise ValueError("data holds no images")
-    features = torch.cat(feats)
-    if normalize:
-        features = l2_normalize(features)
-    return features, (torch.cat(labels).long() if with_labels and labels else None)
+    return F.normalize(_as_float_matrix(x, "x"), dim=1, eps=eps)
 
 
 class SearchIndex:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .interpret import eval_mode
+from .train import eval_mode
 from .train import _model_device
 
 __all__ = ["translate", "shift_probabilities", "accuracy_vs_shift"]

@@ -28,9 +28,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .interpret import _device_of
+from .train import _device_of
 
-__all__ = ["LayerSummary", "ModelSummary", "count_mult_adds", "summarize"]
+__all__ = ["LayerSummary", "ModelSummary", "count_mult_adds", "count_parameters", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -286,3 +286,19 @@ def summarize(model: nn.Module, input_size: Sequence[int], *, depth: int = 3, de
         total_mult_adds=total,
         input_size=size,
     )
+
+
+def count_parameters(module: nn.Module) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts of ``module``.
+
+    Introduced in lesson 02; lesson 10 uses it to count what fine-tuning trains.
+
+    Examples
+    --------
+    >>> count_parameters(nn.Linear(3, 2))
+    (8, 8)
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"expected an nn.Module, got {type(module).__name__}")
+    params = list(module.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)

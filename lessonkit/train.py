@@ -15,16 +15,16 @@ Results that leave the loop (:func:`predict`) come back to the CPU. On CUDA,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from .interpret import _device_of, eval_mode
 from .progress import progress
 
-__all__ = ["History", "fit", "evaluate", "topk_accuracy", "predict"]
+__all__ = ["History", "fit", "evaluate", "topk_accuracy", "predict", "eval_mode"]
 
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -324,3 +324,47 @@ def fit(
         if scheduler is not None:
             scheduler.step()
     return history
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); the CPU for a model without either."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def _to_host(t: torch.Tensor) -> torch.Tensor:
+    """``t`` on the CPU; a ``meta`` tensor (shapes without data) stays where it is."""
+    return t if t.is_meta else t.cpu()
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode for the ``with`` block, then restore every submodule's own mode.
+
+    Restoring with ``model.train(was_training)`` would be wrong when the model
+    shares layers with another one (a slice of a backbone, say): it would set
+    all of them to the slice's mode. This records and restores each module.
+
+    Introduced in lesson 00.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.BatchNorm1d(2), nn.Dropout())
+    >>> net[1].eval()
+    Dropout(p=0.5, inplace=False)
+    >>> with eval_mode(net):
+    ...     net[0].training
+    False
+    >>> net[0].training, net[1].training
+    (True, False)
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training

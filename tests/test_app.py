@@ -23,7 +23,7 @@ from stand_ins import OnAnotherDevice
 
 from lessonkit import app
 from lessonkit import pretrained as P
-from lessonkit.retrieval import extract_features
+from lessonkit.pretrained import extract_features
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 210)}
 SIZE = 32

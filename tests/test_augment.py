@@ -8,10 +8,10 @@ from scipy.stats import chisquare
 from torchvision.transforms.v2 import functional as TF
 
 import lessonkit as lk
+from lessonkit.data import DeviceLoader, as_tensors
 from lessonkit.augment import (
     Compose,
     CutMix,
-    DeviceLoader,
     MixUp,
     PerSampleShift,
     PILAugmentedDataset,
@@ -19,7 +19,6 @@ from lessonkit.augment import (
     RandomFlip,
     RandomShift,
     affine,
-    as_tensors,
     cutmix,
     mixup,
     random_affine,
