@@ -1,262 +1,114 @@
 """lessonkit: the companion package of the course "CNNs for Computer Vision".
 
-One module per concept; each helper's docstring names the lesson that
-introduces it. The names below are the public interface.
+The public interface is every name below, used in the lessons as ``lk.<name>``
+(``import lessonkit as lk``). Each name is defined once, in the module of the
+lesson that first uses it, and its docstring says which lesson that is
+("Introduced in lesson NN"). Each module's ``__all__`` is its curated list of
+public names; this file gathers them, so no name is listed twice. Lessons use
+``lk.<name>`` only and never import from a submodule (``tests/test_conventions.py``
+checks both).
+
+======================  ==========================================================
+module                  concept (first lesson)
+======================  ==========================================================
+``profile``             profiles, devices and seeds (00)
+``progress``            progress bars that regression checks do not see (00)
+``notebook``            numbers glued into the prose, and their checks (00)
+``data``                datasets: cache → offline mirror → official download (00)
+``train``               the training loop, evaluation, top-k accuracy (00)
+``models``              the MLP baseline and small CNNs (00)
+``plot``                image grids, learning curves (00)
+``conv``                convolution from scratch and its shape formulas (01)
+``kernels``             hand-made kernels and Gabor banks (01, 02)
+``featuremaps``         figures of kernels and feature maps (01)
+``interactive``         interactive demos that stay visible in the static book (01)
+``summary``             parameter and multiply-add counts (02, 03)
+``receptive``           receptive fields, computed and measured (03)
+``layers``              batch norm and dropout from scratch (04)
+``metrics``             top-k error, confusion matrix (04)
+``shift``               shifting images and measuring the effect (05)
+``augment``             batched augmentation, MixUp, CutMix (04, 06, 07)
+``architectures``       LeNet to ConvNeXt (08)
+``interpret``           looking inside a trained CNN (09)
+``pretrained``          pretrained backbones and transfer learning (09, 10)
+``retrieval``           similarity search and its metrics (11)
+``app``                 the "find similar images" app (11)
+======================  ==========================================================
 """
 
-from .data import (
-    DeviceLoader,
-    as_tensors,
-    DATASETS,
-    ChecksumError,
-    DataUnavailableError,
-    ImageFolderDataset,
-    Source,
-    TensorImageDataset,
-    cache_dir,
-    fetch,
-    load_dataset,
-    make_loader,
-    mirror_dir,
-    subset,
-    train_val_split,
+from . import (
+    app,
+    architectures,
+    augment,
+    conv,
+    data,
+    featuremaps,
+    interactive,
+    interpret,
+    kernels,
+    layers,
+    metrics,
+    models,
+    notebook,
+    plot,
+    pretrained,
+    receptive,
+    retrieval,
+    shift,
+    summary,
+    train,
 )
-from .data import IMAGENET_MEAN, IMAGENET_STD
-from .conv import conv2d_im2col, conv_output_size, conv_parameter_count, convolve2d, cross_correlate2d, im2col, pool2d
-from .featuremaps import draw_convolution_step, plot_matrix, show_feature_maps, show_kernels
-from .interactive import InteractiveDemo, frame_grid, frames_animation, in_notebook, interactive_demo, render_frames, static_html
-from .kernels import KERNEL_NAMES, GaborBank, box_kernel, gabor_bank, gabor_features, gabor_responses, gaussian_kernel, make_kernel
-from .models import MLP, SimpleCNN, conv_block
-from .augment import (
-    CutMix,
-    MixUp,
-    PerSampleShift,
-    PILAugmentedDataset,
-    RandomAffine,
-    RandomFlip,
-    RandomShift,
-    affine,
-    cutmix,
-    mixup,
-    random_affine,
-    random_hflip,
-    random_shift,
-)
-from .layers import BatchNorm2d, Dropout
-from .metrics import confusion_matrix, per_class_accuracy, topk_error
-from .shift import accuracy_vs_shift, shift_probabilities, translate
-from .plot import plot_accuracy_vs_shift, plot_augmentations, plot_confusion_matrix, plot_history, plot_shift_heatmap, show_images, to_display
-from .profile import Profile, device, profile, seed_everything, seed_worker, setup
-from .pretrained import (
-    extract_features,
-    BACKBONES,
-    PretrainedModel,
-    TransferNet,
-    freeze,
-    image_transform,
-    imagenet_categories,
-    pretrained_model,
-    transfer_model,
-    unfreeze,
-)
-from .progress import progress
-from .notebook import check_close, glue
-from .receptive import RFLayer, empirical_receptive_field, input_gradient, receptive_field
-from .summary import count_parameters, summarize
-from .summary import LayerSummary, ModelSummary, count_mult_adds
-from .retrieval import (
-    SearchIndex,
-    knn_accuracy,
-    knn_predict,
-    l2_normalize,
-    precision_at_k,
-    recall_at_k,
-    retrieval_metrics,
-)
-from .architectures import (
-    AlexNetSmall,
-    BasicBlock,
-    Bottleneck,
-    ConvNeXtBlock,
-    DeepNet,
-    DenseBlock,
-    InceptionModule,
-    LeNet5,
-    ResNeXtBlock,
-    SqueezeExcitation,
-    XResBlock,
-    depthwise_separable_conv,
-    vgg_block,
-    xresnet_stem,
-)
-from .interpret import (
-    capture_activations,
-    class_activation_map,
-    feature_maps,
-    get_layer,
-    grad_cam,
-    maximize_activation,
-    overlay_heatmap,
-)
-from .train import History, eval_mode, evaluate, fit, predict, topk_accuracy
+from . import profile as _profile_module
+from . import progress as _progress_module
+from .app import *  # noqa: F403
+from .architectures import *  # noqa: F403
+from .augment import *  # noqa: F403
+from .conv import *  # noqa: F403
+from .data import *  # noqa: F403
+from .featuremaps import *  # noqa: F403
+from .interactive import *  # noqa: F403
+from .interpret import *  # noqa: F403
+from .kernels import *  # noqa: F403
+from .layers import *  # noqa: F403
+from .metrics import *  # noqa: F403
+from .models import *  # noqa: F403
+from .notebook import *  # noqa: F403
+from .plot import *  # noqa: F403
+from .pretrained import *  # noqa: F403
+from .profile import *  # noqa: F403
+from .progress import *  # noqa: F403
+from .receptive import *  # noqa: F403
+from .retrieval import *  # noqa: F403
+from .shift import *  # noqa: F403
+from .summary import *  # noqa: F403
+from .train import *  # noqa: F403
 
 __version__ = "0.1.0"
 
-__all__ = [
-    # profile
-    "Profile",
-    "device",
-    "profile",
-    "seed_everything",
-    "seed_worker",
-    "setup",
-    "progress",
-    # notebook: glued numbers and their checks (lesson 00)
-    "check_close",
-    "glue",
-    # data
-    "DATASETS",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "ChecksumError",
-    "DataUnavailableError",
-    "ImageFolderDataset",
-    "Source",
-    "TensorImageDataset",
-    "cache_dir",
-    "fetch",
-    "load_dataset",
-    "make_loader",
-    "mirror_dir",
-    "subset",
-    "train_val_split",
-    # train
-    "History",
-    "evaluate",
-    "fit",
-    "predict",
-    "topk_accuracy",
-    # conv (lessons 01, 03)
-    "conv2d_im2col",
-    "conv_output_size",
-    "conv_parameter_count",
-    "convolve2d",
-    "cross_correlate2d",
-    "im2col",
-    "pool2d",
-    # kernels and Gabor banks (lessons 01, 02)
-    "KERNEL_NAMES",
-    "GaborBank",
-    "box_kernel",
-    "gabor_bank",
-    "gabor_features",
-    "gabor_responses",
-    "gaussian_kernel",
-    "make_kernel",
-    # featuremaps (lesson 01)
-    "draw_convolution_step",
-    "plot_matrix",
-    "show_feature_maps",
-    "show_kernels",
-    # receptive fields (lesson 03)
-    "RFLayer",
-    "empirical_receptive_field",
-    "input_gradient",
-    "receptive_field",
-    # summary (lesson 03)
-    "summarize",
-    "count_mult_adds",
-    "LayerSummary",
-    "ModelSummary",
-    # interactive (lesson 01)
-    "InteractiveDemo",
-    "frame_grid",
-    "frames_animation",
-    "in_notebook",
-    "interactive_demo",
-    "render_frames",
-    "static_html",
-    # models
-    "MLP",
-    "SimpleCNN",
-    "conv_block",
-    # plot
-    "plot_history",
-    "show_images",
-    "to_display",
-    # plot (lessons 04-05)
-    "plot_confusion_matrix",
-    "plot_shift_heatmap",
-    "plot_accuracy_vs_shift",
-    "plot_augmentations",
-    # layers, metrics (lesson 04)
-    "BatchNorm2d",
-    "Dropout",
-    "confusion_matrix",
-    "per_class_accuracy",
-    "topk_error",
-    # shift (lesson 05)
-    "translate",
-    "shift_probabilities",
-    "accuracy_vs_shift",
-    # augment (lessons 05-07)
-    "random_shift",
-    "random_hflip",
-    "affine",
-    "random_affine",
-    "RandomShift",
-    "RandomFlip",
-    "RandomAffine",
-    "MixUp",
-    "CutMix",
-    "mixup",
-    "cutmix",
-    "PerSampleShift",
-    "PILAugmentedDataset",
-    "DeviceLoader",
-    "as_tensors",
-    # pretrained (lesson 10)
-    "BACKBONES",
-    "PretrainedModel",
-    "TransferNet",
-    "count_parameters",
-    "freeze",
-    "image_transform",
-    "imagenet_categories",
-    "pretrained_model",
-    "transfer_model",
-    "unfreeze",
-    # retrieval (lesson 11)
-    "SearchIndex",
-    "extract_features",
-    "knn_accuracy",
-    "knn_predict",
-    "l2_normalize",
-    "precision_at_k",
-    "recall_at_k",
-    "retrieval_metrics",
-    # architectures (lesson 08)
-    "AlexNetSmall",
-    "BasicBlock",
-    "Bottleneck",
-    "ConvNeXtBlock",
-    "DeepNet",
-    "DenseBlock",
-    "InceptionModule",
-    "LeNet5",
-    "ResNeXtBlock",
-    "SqueezeExcitation",
-    "XResBlock",
-    "depthwise_separable_conv",
-    "vgg_block",
-    "xresnet_stem",
-    # interpret (lesson 09)
-    "capture_activations",
-    "eval_mode",
-    "class_activation_map",
-    "feature_maps",
-    "get_layer",
-    "grad_cam",
-    "maximize_activation",
-    "overlay_heatmap",
-]
+#: The modules whose ``__all__`` make up the public interface, in the order above.
+MODULES = (
+    _profile_module,
+    _progress_module,
+    notebook,
+    data,
+    train,
+    models,
+    plot,
+    conv,
+    kernels,
+    featuremaps,
+    interactive,
+    summary,
+    receptive,
+    layers,
+    metrics,
+    shift,
+    augment,
+    architectures,
+    interpret,
+    pretrained,
+    retrieval,
+    app,
+)
+
+__all__ = [name for module in MODULES for name in module.__all__]

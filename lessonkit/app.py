@@ -43,7 +43,6 @@ __all__ = [
     "build_demo",
     "cache_key",
     "load_upload",
-    "main",
     "reference_features",
     "scan_reference_folder",
 ]

@@ -87,7 +87,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from .profile import seed_worker
-from .progress import progress
+from .progressbar import progress
 
 try:  # POSIX
     import fcntl
@@ -107,6 +107,8 @@ __all__ = [
     "file_checksum",
     "load_dataset",
     "DATASETS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "make_loader",
     "subset",
     "train_val_split",
