@@ -87,7 +87,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from .profile import seed_worker
-from .progressbar import progress
+from .progress import progress
 
 try:  # POSIX
     import fcntl
