@@ -74,8 +74,9 @@ full-profile: venv
 results: venv
 	$(PY) scripts/make_results.py
 
+# The unit tests, the conventions test and every docstring example of lessonkit.
 unit: venv
-	$(PY) -m pytest -q -m "not browser" tests
+	$(PY) -m pytest -q -m "not browser" --doctest-modules tests lessonkit
 
 nbval: venv
 	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
