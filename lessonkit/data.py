@@ -67,12 +67,15 @@ LESSONKIT_STANDIN_CATS_VS_DOGS
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import math
 import os
 import re
 import shutil
+import sys
 import tarfile
+import urllib.request
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -83,25 +86,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-
-from ._fetch import (
-    DOWNLOAD_BASE_ENV,
-    ChecksumError,
-    DataUnavailableError,
-    Source,
-    _locked,
-    _part,
-    _try_fetch,
-    _unavailable,
-    cache_dir,
-    fetch,
-    file_checksum,
-    mirror_dir,
-    resolve_url,
-)
-from ._utils import check_int, check_tensor, check_type
 from .profile import seed_worker
 from .progress import progress
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "DataUnavailableError",
@@ -125,6 +116,9 @@ __all__ = [
     "as_tensors",
 ]
 
+DATA_ENV = "LESSONKIT_DATA"
+MIRROR_ENV = "LESSONKIT_MIRROR"
+DOWNLOAD_BASE_ENV = "LESSONKIT_DOWNLOAD_BASE"
 STANDIN_CATS_VS_DOGS_ENV = "LESSONKIT_STANDIN_CATS_VS_DOGS"
 
 # ImageNet statistics: the standard normalisation for RGB photographs and for
@@ -138,6 +132,256 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 RELEASE_TAG = "data-v1"
 RELEASE_REPO = "cnn-course/cnns-for-computer-vision"
 RELEASE_URL = f"https://github.com/{RELEASE_REPO}/releases/download/{RELEASE_TAG}/"
+
+
+class DataUnavailableError(RuntimeError):
+    """No source could provide a data file; the message lists what was tried."""
+
+
+class ChecksumError(ValueError):
+    """A file's checksum differs from the pinned one."""
+
+
+# --------------------------------------------------------------------------
+# Files: checksums, sources, fetching
+# --------------------------------------------------------------------------
+
+
+def file_checksum(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Return the hex digest of a file (``algorithm`` is any :mod:`hashlib` name)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Source:
+    """One data file and where it can come from.
+
+    Parameters
+    ----------
+    path : str
+        Relative path, the same in the cache and in the mirror
+        (e.g. ``"MNIST/raw/train-images-idx3-ubyte.gz"``).
+    checksum : str or None
+        ``"md5:<hex>"`` or ``"sha256:<hex>"``; ``None`` only for a file that has
+        no published checksum, which then needs ``check``.
+    urls : sequence of str
+        Official download URLs, tried in order.
+    size : int, optional
+        The file's size in bytes, when pinned (checked before the checksum).
+    check : callable, optional
+        ``check(path)`` raises (``ValueError``, ``OSError``, ...) when the file's
+        content is wrong; it replaces the checksum of an unpinned file.
+
+    Examples
+    --------
+    >>> Source("MNIST/raw/t10k-labels-idx1-ubyte.gz", "md5:ec29112dd5afa0611ce80d1b7f02629c").checksum
+    'md5:ec29112dd5afa0611ce80d1b7f02629c'
+    """
+
+    path: str
+    checksum: str | None
+    urls: tuple[str, ...] = ()
+    size: int | None = None
+    check: Callable[[Path], None] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.checksum is None:
+            if self.check is None:
+                raise ValueError(f"{self.path}: a file without a pinned checksum needs a check, got neither")
+        else:
+            algo, _, digest = self.checksum.partition(":")
+            if algo not in {"md5", "sha256"} or not digest:
+                raise ValueError(f"checksum must look like 'sha256:<hex>' or 'md5:<hex>', got {self.checksum!r}")
+        if self.size is not None and (not isinstance(self.size, int) or self.size < 0):
+            raise ValueError(f"size must be a non-negative int of bytes, got {self.size!r}")
+
+    def problem(self, path: str | os.PathLike) -> str | None:
+        """Why the file at ``path`` is not this source's file, or ``None`` when it is."""
+        if self.size is not None:
+            actual = os.path.getsize(path)
+            if actual != self.size:
+                return f"is {actual:,} bytes, not the pinned {self.size:,}"
+        if self.checksum is not None:
+            algo, _, digest = self.checksum.partition(":")
+            if file_checksum(path, algo) != digest.lower():
+                return f"does not have the checksum {self.checksum}"
+        if self.check is not None:
+            try:
+                self.check(Path(path))
+            except (ValueError, OSError, zipfile.BadZipFile) as exc:
+                return f"failed its check ({exc})"
+        return None
+
+    def verify(self, path: str | os.PathLike) -> bool:
+        """True when the file at ``path`` has this source's size, checksum and structure."""
+        return self.problem(path) is None
+
+
+def cache_dir() -> Path:
+    """The cache directory (``LESSONKIT_DATA``, else a per-user cache)."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lessonkit"
+
+
+def mirror_dir() -> Path | None:
+    """The offline mirror (``LESSONKIT_MIRROR``), or ``None`` when unset."""
+    env = os.environ.get(MIRROR_ENV)
+    return Path(env).expanduser() if env else None
+
+
+def resolve_url(url: str) -> str:
+    """The address to download an official ``url`` from.
+
+    Unchanged, unless ``LESSONKIT_DOWNLOAD_BASE`` names a local stand-in for
+    the official hosts (tests only): then ``https://HOST/PATH`` (or ``http``)
+    becomes ``<BASE>/HOST/PATH``.
+
+    Introduced in lesson 00 (through :func:`load_dataset`).
+
+    Examples
+    --------
+    >>> resolve_url("https://example.org/a/b.zip")  # with LESSONKIT_DOWNLOAD_BASE unset
+    'https://example.org/a/b.zip'
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, got {type(url).__name__}")
+    base = os.environ.get(DOWNLOAD_BASE_ENV)
+    scheme, sep, rest = url.partition("://")
+    if not base or not sep or scheme.lower() not in {"http", "https"}:
+        return url
+    return base.rstrip("/") + "/" + rest
+
+
+def _in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+@contextmanager
+def _locked(key: str) -> Iterator[None]:
+    """Hold an exclusive lock on one cache entry (``key``) across processes and threads."""
+    locks = cache_dir() / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / (re.sub(r"[^A-Za-z0-9._-]", "_", key) + ".lock"), "a+b") as f:
+        if fcntl is not None:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        yield  # the lock is released when the file is closed
+
+
+def _part(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".part")
+
+
+def _download(url: str, dest: Path, expected: Source) -> None:
+    """Download ``url`` to ``dest`` via ``dest.part``; verify, then rename.
+
+    The caller holds the lock of ``dest``, so an existing ``.part`` is a
+    leftover of a killed process: it is overwritten, and removed on failure.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _part(dest)
+    try:
+        with open(tmp, "wb") as out, urllib.request.urlopen(resolve_url(url), timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with progress(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        problem = expected.problem(tmp)
+        if problem is not None:
+            raise ChecksumError(f"{url} downloaded, but it {problem}")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _try_fetch(source: Source) -> tuple[Path | None, list[str]]:
+    """Resolve ``source`` (cache, mirror, downloads); the path or None, and what was tried."""
+    tried: list[str] = []
+    cached = cache_dir() / source.path
+    with _locked(source.path):
+        _part(cached).unlink(missing_ok=True)  # a killed download's leftover (we hold the lock)
+        if cached.is_file():
+            problem = source.problem(cached)
+            if problem is None:
+                return cached, tried
+            cached.unlink()
+            tried.append(f"cache: {cached} {problem} (deleted)")
+        else:
+            tried.append(f"cache: {cached} does not exist")
+
+        mirror = mirror_dir()
+        if mirror is None:
+            tried.append(f"mirror: {MIRROR_ENV} is not set")
+        else:
+            candidate = mirror / source.path
+            if not candidate.is_file():
+                tried.append(f"mirror: {candidate} does not exist")
+            else:
+                problem = source.problem(candidate)
+                if problem is None:
+                    return candidate, tried
+                tried.append(f"mirror: {candidate} {problem} (left untouched)")
+
+        for url in source.urls:
+            shown = url if resolve_url(url) == url else f"{url} (via {resolve_url(url)})"
+            try:
+                _download(url, cached, source)
+                return cached, tried
+            except Exception as exc:  # noqa: BLE001 - every failure is reported below
+                tried.append(f"download: {shown} failed ({type(exc).__name__}: {exc})")
+        if not source.urls:
+            tried.append("download: no official URL is known for this file")
+    return None, tried
+
+
+def _advice(sources: Sequence[Source]) -> str:
+    """What the reader can do, worded for where the code runs (Colab, a laptop, a build machine)."""
+    urls = [u for s in sources for u in s.urls]
+    lines = ["Fix: check the internet connection and run the cell again (an interrupted download starts afresh)."]
+    if urls:
+        lines.append(
+            "If it keeps failing, open " + " or ".join(urls) + " in a browser to see whether the site is reachable, "
+            "and try again later if it is down."
+        )
+    mirror = mirror_dir()
+    if mirror is not None and not _in_colab():
+        lines.append(f"Or put {' / '.join(s.path for s in sources)} into the offline mirror {mirror} ({MIRROR_ENV}).")
+    return "\n".join(lines)
+
+
+def _unavailable(what: str, attempts: Sequence[tuple[Source, list[str]]]) -> DataUnavailableError:
+    parts = [f"Could not get {what}."]
+    for source, tried in attempts:
+        parts.append(f"Tried, for {source.path!r}:\n  - " + "\n  - ".join(tried))
+    parts.append(_advice([s for s, _ in attempts]))
+    return DataUnavailableError("\n".join(parts))
+
+
+def fetch(source: Source) -> Path:
+    """Return a verified local path for ``source``.
+
+    Tries, in order: the cache (a corrupt cached file is deleted and replaced),
+    the mirror (read in place, never written), each official URL (downloaded
+    into the cache). Raises :class:`DataUnavailableError` listing every attempt,
+    and what to do about it, when none succeeds.
+
+    Examples
+    --------
+    >>> path = fetch(Source("MNIST/raw/t10k-labels-idx1-ubyte.gz", "md5:ec29112dd5afa0611ce80d1b7f02629c"))  # doctest: +SKIP
+    """
+    if not isinstance(source, Source):
+        raise TypeError(f"source must be a lessonkit Source, got {type(source).__name__}")
+    path, tried = _try_fetch(source)
+    if path is None:
+        raise _unavailable(repr(source.path), [(source, tried)])
+    return path
 
 
 @contextmanager
