@@ -16,6 +16,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._utils import check_batch, check_choice, check_int, check_number, check_odd, check_type
+from .models import conv_block
+
 __all__ = [
     "LeNet5",
     "AlexNetSmall",
@@ -32,26 +35,6 @@ __all__ = [
     "ConvNeXtBlock",
     "DeepNet",
 ]
-
-
-def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_odd(name: str, value: object) -> int:
-    _check_int(name, value)
-    if value % 2 == 0:  # type: ignore[operator]
-        raise ValueError(f"{name} must be odd so that 'same' padding exists, got {value}")
-    return value  # type: ignore[return-value]
-
-
-def _check_input(x: torch.Tensor, channels: int, who: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{who} expects a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4 or x.shape[1] != channels:
-        raise ValueError(f"{who} expects input of shape (N, {channels}, H, W), got {tuple(x.shape)}")
 
 
 class LeNet5(nn.Module):
@@ -81,10 +64,9 @@ class LeNet5(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, in_size: int = 28) -> None:
         super().__init__()
-        _check_int("in_channels", in_channels)
-        _check_int("num_classes", num_classes)
-        if in_size not in (28, 32):
-            raise ValueError(f"in_size must be 28 or 32, got {in_size!r}")
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("num_classes", num_classes, minimum=1)
+        check_choice("in_size", check_int("in_size", in_size), (28, 32))
         self.in_channels, self.in_size = in_channels, in_size
         pad = 2 if in_size == 28 else 0
         self.features = nn.Sequential(
@@ -96,7 +78,7 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, "LeNet5")
+        check_batch("x", x, channels=self.in_channels)
         if x.shape[-2:] != (self.in_size, self.in_size):
             raise ValueError(f"LeNet5 was built for {self.in_size}x{self.in_size} inputs, got {tuple(x.shape[-2:])}")
         return self.classifier(self.features(x))
@@ -119,9 +101,10 @@ class AlexNetSmall(nn.Module):
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, dropout: float = 0.5) -> None:
         super().__init__()
-        _check_int("in_channels", in_channels)
-        _check_int("num_classes", num_classes)
-        if not 0.0 <= dropout < 1.0:
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("num_classes", num_classes, minimum=1)
+        check_number("dropout", dropout, minimum=0.0)
+        if dropout >= 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.in_channels = in_channels
         self.features = nn.Sequential(
@@ -142,7 +125,7 @@ class AlexNetSmall(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, "AlexNetSmall")
+        check_batch("x", x, channels=self.in_channels)
         if x.shape[-2:] != (32, 32):
             raise ValueError(f"AlexNetSmall expects 32x32 inputs, got {tuple(x.shape[-2:])}")
         return self.classifier(self.features(x))
@@ -151,36 +134,29 @@ class AlexNetSmall(nn.Module):
 def vgg_block(in_channels: int, out_channels: int, num_convs: int, batch_norm: bool = False) -> nn.Sequential:
     """A VGG block: ``num_convs`` 3×3 convolutions (padding 1) with ReLU, then 2×2 max-pooling.
 
-    VGG-16's convolutional part is five such blocks with (2, 2, 3, 3, 3)
+    Each convolution is a :func:`lessonkit.conv_block` without pooling (and,
+    as in VGG, with a bias even when ``batch_norm=True``). VGG-16's convolutional part is five such blocks with (2, 2, 3, 3, 3)
     convolutions and widths (64, 128, 256, 512, 512).
 
     Examples
     --------
-    >>> vgg_block(3, 64, 2)(torch.zeros(1, 3, 32, 32)).shape
+    >>> block = vgg_block(3, 64, 2)
+    >>> block(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 64, 16, 16])
+    >>> [type(m).__name__ for m in block]
+    ['Conv2d', 'ReLU', 'Conv2d', 'ReLU', 'MaxPool2d']
 
     Introduced in lesson 08.
     """
-    _check_int("in_channels", in_channels)
-    _check_int("out_channels", out_channels)
-    _check_int("num_convs", num_convs)
+    check_int("in_channels", in_channels, minimum=1)
+    check_int("out_channels", out_channels, minimum=1)
+    check_int("num_convs", num_convs, minimum=1)
+    check_type("batch_norm", batch_norm, bool)
     layers: list[nn.Module] = []
-    for i in range(num_convs):
-        layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1))
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(out_channels))
-        layers.append(nn.ReLU(inplace=True))
+    for i in range(num_convs):  # VGG's convolutions keep their bias, with or without batch norm
+        layers += conv_block(in_channels if i == 0 else out_channels, out_channels, batch_norm, bias=True, pool=False)
     layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
-
-
-def _conv_bn_relu(cin: int, cout: int, k: int | tuple[int, int], stride: int = 1, groups: int = 1) -> nn.Sequential:
-    pad = (k[0] // 2, k[1] // 2) if isinstance(k, tuple) else k // 2
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, k, stride=stride, padding=pad, groups=groups, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
 
 
 class InceptionModule(nn.Module):
@@ -214,19 +190,19 @@ class InceptionModule(nn.Module):
     def __init__(self, in_channels: int, c1: int, c3_reduce: int, c3: int, c5_reduce: int, c5: int, pool_proj: int, factorised: bool = False) -> None:
         super().__init__()
         for name, v in dict(in_channels=in_channels, c1=c1, c3_reduce=c3_reduce, c3=c3, c5_reduce=c5_reduce, c5=c5, pool_proj=pool_proj).items():
-            _check_int(name, v)
+            check_int(name, v, minimum=1)
         self.in_channels = in_channels
         self.out_channels = c1 + c3 + c5 + pool_proj
-        self.branch1 = _conv_bn_relu(in_channels, c1, 1)
-        self.branch3 = nn.Sequential(_conv_bn_relu(in_channels, c3_reduce, 1), _conv_bn_relu(c3_reduce, c3, 3))
+        self.branch1 = conv_block(in_channels, c1, kernel_size=1, pool=False)
+        self.branch3 = nn.Sequential(conv_block(in_channels, c3_reduce, kernel_size=1, pool=False), conv_block(c3_reduce, c3, kernel_size=3, pool=False))
         if factorised:
-            self.branch5 = nn.Sequential(_conv_bn_relu(in_channels, c5_reduce, 1), _conv_bn_relu(c5_reduce, c5_reduce, 3), _conv_bn_relu(c5_reduce, c5, 3))
+            self.branch5 = nn.Sequential(conv_block(in_channels, c5_reduce, kernel_size=1, pool=False), conv_block(c5_reduce, c5_reduce, kernel_size=3, pool=False), conv_block(c5_reduce, c5, kernel_size=3, pool=False))
         else:
-            self.branch5 = nn.Sequential(_conv_bn_relu(in_channels, c5_reduce, 1), _conv_bn_relu(c5_reduce, c5, 5))
-        self.branch_pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), _conv_bn_relu(in_channels, pool_proj, 1))
+            self.branch5 = nn.Sequential(conv_block(in_channels, c5_reduce, kernel_size=1, pool=False), conv_block(c5_reduce, c5, kernel_size=5, pool=False))
+        self.branch_pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv_block(in_channels, pool_proj, kernel_size=1, pool=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, "InceptionModule")
+        check_batch("x", x, channels=self.in_channels)
         return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)], dim=1)
 
 
@@ -256,19 +232,19 @@ class BasicBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
-        _check_int("in_channels", in_channels)
-        _check_int("out_channels", out_channels)
-        _check_int("stride", stride)
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("out_channels", out_channels, minimum=1)
+        check_int("stride", stride, minimum=1)
         self.in_channels = in_channels
         self.residual = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+            *conv_block(in_channels, out_channels, kernel_size=3, stride=stride, pool=False),
             nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
         )
         self.shortcut = _shortcut(in_channels, out_channels, stride)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, "BasicBlock")
+        check_batch("x", x, channels=self.in_channels)
         return self.relu(self.residual(x) + self.shortcut(x))
 
 
@@ -295,21 +271,21 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels: int, width: int, stride: int = 1) -> None:
         super().__init__()
-        _check_int("in_channels", in_channels)
-        _check_int("width", width)
-        _check_int("stride", stride)
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("width", width, minimum=1)
+        check_int("stride", stride, minimum=1)
         self.in_channels = in_channels
         out = width * self.expansion
         self.residual = nn.Sequential(
-            nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            *conv_block(in_channels, width, kernel_size=1, pool=False),
+            *conv_block(width, width, kernel_size=3, stride=stride, pool=False),
             nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out),
         )
         self.shortcut = _shortcut(in_channels, out, stride)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, "Bottleneck")
+        check_batch("x", x, channels=self.in_channels)
         return self.relu(self.residual(x) + self.shortcut(x))
 
 
@@ -326,14 +302,12 @@ def depthwise_separable_conv(in_channels: int, out_channels: int, kernel_size: i
 
     Introduced in lesson 08.
     """
-    _check_int("in_channels", in_channels)
-    _check_int("out_channels", out_channels)
-    _check_odd("kernel_size", kernel_size)
-    _check_int("stride", stride)
+    check_int("in_channels", in_channels, minimum=1)
+    check_int("out_channels", out_channels, minimum=1)
+    check_odd("kernel_size", kernel_size)
+    check_int("stride", stride, minimum=1)
     return nn.Sequential(
-        nn.Conv2d(in_channels, in_channels, kernel_size, stride=stride, padding=kernel_size // 2, groups=in_channels, bias=False),
-        nn.BatchNorm2d(in_channels),
-        nn.ReLU(inplace=True),
+        *conv_block(in_channels, in_channels, kernel_size=kernel_size, stride=stride, groups=in_channels, pool=False),  # depthwise
         nn.Conv2d(in_channels, out_channels, 1, bias=False),
         nn.BatchNorm2d(out_channels),
     )
@@ -351,14 +325,14 @@ def xresnet_stem(in_channels: int = 3, widths: Sequence[int] = (32, 32, 64)) -> 
 
     Introduced in lesson 08.
     """
-    _check_int("in_channels", in_channels)
+    check_int("in_channels", in_channels, minimum=1)
     if len(widths) == 0:
         raise ValueError("widths must name at least one convolution")
     layers: list[nn.Module] = []
     cin = in_channels
     for i, w in enumerate(widths):
-        _check_int(f"widths[{i}]", w)
-        layers.append(_conv_bn_relu(cin, w, 3, stride=2 if i == 0 else 1))
+        check_int(f"widths[{i}]", w, minimum=1)
+        layers.append(conv_block(cin, w, kernel_size=3, stride=2 if i == 0 else 1, pool=False))
         cin = w
     layers.append(nn.MaxPool2d(3, stride=2, padding=1))
     return nn.Sequential(*layers)
@@ -384,9 +358,9 @@ class XResBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, separable: bool = True) -> None:
         super().__init__()
-        _check_int("in_channels", in_channels)
-        _check_int("out_channels", out_channels)
-        _check_int("stride", stride)
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("out_channels", out_channels, minimum=1)
+        check_int("stride", stride, minimum=1)
         self.in_channels = in_channels
         if separable:
             first = depthwise_separable_conv(in_channels, out_channels, 3, stride)
@@ -394,7 +368,7 @@ class XResBlock(nn.Module):
             self.residual = nn.Sequential(*first, nn.ReLU(inplace=True), *second)
         else:
             self.residual = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+                *conv_block(in_channels, out_channels, kernel_size=3, stride=stride, pool=False),
                 nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
             )
         nn.init.zeros_(self.residual[-1].weight)
@@ -402,7 +376,7 @@ class XResBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, "XResBlock")
+        check_batch("x", x, channels=self.in_channels)
         return self.relu(self.residual(x) + self.shortcut(x))
 
 
@@ -430,8 +404,8 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        _check_int("channels", channels)
-        _check_int("reduction", reduction)
+        check_int("channels", channels, minimum=1)
+        check_int("reduction", reduction, minimum=1)
         self.channels = channels
         hidden = max(1, channels // reduction)
         self.fc1 = nn.Conv2d(channels, hidden, 1)
@@ -439,7 +413,7 @@ class SqueezeExcitation(nn.Module):
 
     def gates(self, x: torch.Tensor) -> torch.Tensor:
         """The per-channel gates, shape ``(N, C, 1, 1)``."""
-        _check_input(x, self.channels, "SqueezeExcitation")
+        check_batch("x", x, channels=self.channels)
         s = x.mean(dim=(2, 3), keepdim=True)
         return torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
 
@@ -477,16 +451,16 @@ class DenseBlock(nn.Module):
 
     def __init__(self, in_channels: int, num_layers: int, growth_rate: int = 32, bn_size: int = 4) -> None:
         super().__init__()
-        _check_int("in_channels", in_channels)
-        _check_int("num_layers", num_layers)
-        _check_int("growth_rate", growth_rate)
-        _check_int("bn_size", bn_size)
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("num_layers", num_layers, minimum=1)
+        check_int("growth_rate", growth_rate, minimum=1)
+        check_int("bn_size", bn_size, minimum=1)
         self.in_channels = in_channels
         self.out_channels = in_channels + num_layers * growth_rate
         self.layers = nn.ModuleList(_DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size) for i in range(num_layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, "DenseBlock")
+        check_batch("x", x, channels=self.in_channels)
         features = [x]
         for layer in self.layers:
             features.append(layer(torch.cat(features, dim=1)))
@@ -519,19 +493,19 @@ class ResNeXtBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, cardinality: int = 32, group_width: int = 4, stride: int = 1) -> None:
         super().__init__()
         for name, v in dict(in_channels=in_channels, out_channels=out_channels, cardinality=cardinality, group_width=group_width, stride=stride).items():
-            _check_int(name, v)
+            check_int(name, v, minimum=1)
         self.in_channels = in_channels
         width = cardinality * group_width
         self.residual = nn.Sequential(
-            nn.Conv2d(in_channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=cardinality, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            *conv_block(in_channels, width, kernel_size=1, pool=False),
+            *conv_block(width, width, kernel_size=3, stride=stride, groups=cardinality, pool=False),
             nn.Conv2d(width, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels),
         )
         self.shortcut = _shortcut(in_channels, out_channels, stride)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, "ResNeXtBlock")
+        check_batch("x", x, channels=self.in_channels)
         return self.relu(self.residual(x) + self.shortcut(x))
 
 
@@ -553,9 +527,9 @@ class ConvNeXtBlock(nn.Module):
 
     def __init__(self, dim: int, kernel_size: int = 7, expansion: int = 4, layer_scale: float = 1e-6) -> None:
         super().__init__()
-        _check_int("dim", dim)
-        _check_odd("kernel_size", kernel_size)
-        _check_int("expansion", expansion)
+        check_int("dim", dim, minimum=1)
+        check_odd("kernel_size", kernel_size)
+        check_int("expansion", expansion, minimum=1)
         self.dim = dim
         self.dwconv = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
@@ -565,7 +539,7 @@ class ConvNeXtBlock(nn.Module):
         self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.dim, "ConvNeXtBlock")
+        check_batch("x", x, channels=self.dim)
         y = self.dwconv(x).permute(0, 2, 3, 1)  # channels last for LayerNorm / Linear
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
         return x + (self.gamma * y).permute(0, 3, 1, 2)
@@ -577,7 +551,7 @@ class _PlainBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
         self.residual = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            *conv_block(cin, cout, kernel_size=3, stride=stride, pool=False),
             nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
         )
         self.relu = nn.ReLU(inplace=True)
@@ -595,7 +569,7 @@ class DeepNet(nn.Module):
     weight layers. ``residual=True`` uses :class:`BasicBlock`; ``False`` the
     same block without the shortcut. When shapes change, the residual
     version's shortcut is a 1×1 convolution, so it has slightly more
-    parameters (see :func:`count_parameters`).
+    parameters (count them with :func:`lessonkit.count_parameters`).
 
     Parameters
     ----------
@@ -616,16 +590,15 @@ class DeepNet(nn.Module):
 
     def __init__(self, residual: bool, blocks_per_stage: int = 3, width: int = 16, in_channels: int = 1, num_classes: int = 10) -> None:
         super().__init__()
-        if not isinstance(residual, bool):
-            raise TypeError(f"residual must be a bool, got {type(residual).__name__}")
-        _check_int("blocks_per_stage", blocks_per_stage)
-        _check_int("width", width)
-        _check_int("in_channels", in_channels)
-        _check_int("num_classes", num_classes)
+        check_type("residual", residual, bool)
+        check_int("blocks_per_stage", blocks_per_stage, minimum=1)
+        check_int("width", width, minimum=1)
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("num_classes", num_classes, minimum=1)
         self.in_channels = in_channels
         self.depth = 6 * blocks_per_stage + 2
         block = BasicBlock if residual else _PlainBlock
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [*conv_block(in_channels, width, kernel_size=3, pool=False)]
         cin = width
         for stage, w in enumerate((width, 2 * width, 4 * width)):
             for i in range(blocks_per_stage):
@@ -636,5 +609,5 @@ class DeepNet(nn.Module):
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels, "DeepNet")
+        check_batch("x", x, channels=self.in_channels)
         return self.head(self.features(x))

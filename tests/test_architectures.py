@@ -245,17 +245,74 @@ def test_deepnet_depth_and_twins():
     ],
 )
 def test_wrong_input_shape_is_rejected(make, bad):
-    with pytest.raises(ValueError, match="expects input of shape"):
+    with pytest.raises(ValueError, match=r"x must have shape \(N, \d+, H, W\), got shape"):
         make()(bad)
 
 
+def test_wrong_input_type_is_rejected():
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
+        BasicBlock(1, 1)([[[[0.0]]]])
+    with pytest.raises(TypeError, match="floating-point"):
+        LeNet5()(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
+
+
 def test_bad_constructor_arguments():
-    with pytest.raises(ValueError, match="kernel_size must be odd"):
+    with pytest.raises(ValueError, match="kernel_size must be a positive odd int"):
         ConvNeXtBlock(8, kernel_size=6)
-    with pytest.raises(ValueError, match="channels"):
+    with pytest.raises(ValueError, match="channels must be an int >= 1, got 0"):
         SqueezeExcitation(0)
     with pytest.raises(ValueError, match="stride"):
         BasicBlock(8, 8, stride=0)
+    with pytest.raises(ValueError, match="in_size must be one of 28, 32, got 30"):
+        LeNet5(in_size=30)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: BasicBlock(8.0, 8), "in_channels"),
+        (lambda: vgg_block(3, 64, 2.0), "num_convs"),
+        (lambda: InceptionModule(8, 4, 4, 4, 4, 4, "4"), "pool_proj"),
+        (lambda: DeepNet(True, blocks_per_stage=True), "blocks_per_stage"),
+        (lambda: xresnet_stem(3, (32, 32.5)), r"widths\[1\]"),
+        (lambda: LeNet5(in_size=28.0), "in_size"),
+        (lambda: vgg_block(3, 64, 2, batch_norm=1), "batch_norm"),
+    ],
+)
+def test_a_non_int_is_a_type_error(make, name):
+    # one rule for all of lessonkit: a wrong type raises TypeError (a wrong value ValueError)
+    with pytest.raises(TypeError, match=name):
+        make()
+
+
+def _conv_bn_relu_by_hand(cin, cout, k, stride=1, groups=1):
+    return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+@pytest.mark.parametrize(
+    "make, by_hand",
+    [
+        # VGG keeps the convolution's bias, with or without batch norm
+        (lambda: vgg_block(3, 8, 2), lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2))),
+        (lambda: vgg_block(3, 8, 1, batch_norm=True), lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.MaxPool2d(2))),
+        (lambda: depthwise_separable_conv(4, 8, 5, 2), lambda: nn.Sequential(*_conv_bn_relu_by_hand(4, 4, 5, 2, groups=4), nn.Conv2d(4, 8, 1, bias=False), nn.BatchNorm2d(8))),
+        (lambda: xresnet_stem(3, (4, 6)), lambda: nn.Sequential(nn.Sequential(*_conv_bn_relu_by_hand(3, 4, 3, 2)), nn.Sequential(*_conv_bn_relu_by_hand(4, 6, 3)), nn.MaxPool2d(3, stride=2, padding=1))),
+        # branches 1 and 3 are built (and draw their initial weights) before branch 5
+        (lambda: InceptionModule(4, 2, 2, 2, 2, 2, 2).branch5, lambda: [*_conv_bn_relu_by_hand(4, 2, 1), *_conv_bn_relu_by_hand(4, 2, 1), *_conv_bn_relu_by_hand(2, 2, 3)] and nn.Sequential(nn.Sequential(*_conv_bn_relu_by_hand(4, 2, 1)), nn.Sequential(*_conv_bn_relu_by_hand(2, 2, 5)))),
+        (lambda: BasicBlock(4, 8, 2).residual, lambda: nn.Sequential(*_conv_bn_relu_by_hand(4, 8, 3, 2), nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8))),
+    ],
+)
+def test_blocks_built_with_conv_block_match_the_layers_written_out(make, by_hand):
+    # conv_block is the one conv -> (BN) -> ReLU builder; the blocks built with it must keep the
+    # layers, the state_dict keys (lessons load and count them) and the initialisation order
+    torch.manual_seed(0)
+    ours = make()
+    torch.manual_seed(0)
+    ref = by_hand()
+    assert str(ours) == str(ref)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    for a, b in zip(ours.state_dict().values(), ref.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_summary_table_reports_lenet_mult_adds():

@@ -54,3 +54,51 @@ def test_mlp_matches_a_hand_built_network():
 def test_simple_cnn_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         lk.SimpleCNN(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: lk.SimpleCNN(in_channels=1.0), "in_channels"),
+        (lambda: lk.SimpleCNN(widths=(8, "16")), r"widths\[1\]"),
+        (lambda: lk.SimpleCNN(head="flatten", in_size=28.0), "in_size"),
+        (lambda: lk.MLP(num_classes="10"), "num_classes"),
+        (lambda: lk.MLP(in_shape=(1, 28.0, 28)), r"in_shape\[1\]"),
+        (lambda: lk.conv_block(3, 8, batch_norm="yes"), "batch_norm"),
+        (lambda: lk.conv_block(3, 8, kernel_size=(3, 3)), "kernel_size"),
+    ],
+)
+def test_a_wrong_type_is_a_type_error(make, name):
+    with pytest.raises(TypeError, match=name):
+        make()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: lk.MLP(in_shape=(28, 28)), r"in_shape must be a \(C, H, W\)"),
+        (lambda: lk.MLP(hidden=(0,)), r"hidden\[0\] must be an int >= 1, got 0"),
+        (lambda: lk.MLP(dropout=1.5), "dropout must be a probability"),
+        (lambda: lk.conv_block(3, 8, kernel_size=4), "kernel_size must be a positive odd int"),
+        (lambda: lk.conv_block(3, 8, groups=2), "groups must divide"),
+    ],
+)
+def test_a_wrong_value_is_a_value_error(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_conv_block_layers_against_hand_built_ones():
+    torch.manual_seed(0)
+    ours = lk.conv_block(4, 8, kernel_size=5, stride=2, groups=2, pool=False)
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.Conv2d(4, 8, 5, stride=2, padding=2, groups=2, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+    assert str(ours) == str(ref) and torch.equal(ours[0].weight, ref[0].weight)
+    x = torch.randn(2, 4, 9, 9)
+    assert torch.equal(ours(x), ref(x))
+    # the default: 3x3 same-padded conv, bias only without batch norm, then 2x2 max-pooling
+    assert [type(m) for m in lk.conv_block(1, 2)] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]
+    no_bn = lk.conv_block(1, 2, batch_norm=False)
+    assert [type(m) for m in no_bn] == [nn.Conv2d, nn.ReLU, nn.MaxPool2d] and no_bn[0].bias is not None
+    assert lk.conv_block(1, 2)[0].bias is None and lk.conv_block(1, 2, bias=True)[0].bias is not None
+    assert lk.conv_block(1, 2)(torch.zeros(1, 1, 8, 8)).shape == (1, 2, 4, 4)
