@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .data import DATASET_INFO
 from .pretrained import PretrainedModel, image_transform, pretrained_model
 from .pretrained import extract_features
 from .retrieval import SearchIndex
@@ -337,7 +338,7 @@ def _parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--folder", type=Path, help="reference folder of images (sub-folders are shown as labels)")
     src.add_argument(
-        "--dataset", default="hymenoptera", choices=("hymenoptera", "cats_vs_dogs"),
+        "--dataset", default="hymenoptera", choices=[n for n, info in DATASET_INFO.items() if info.kind == "folder"],
         help="a course dataset to use as the reference set (default: hymenoptera, i.e. ants and bees)",
     )
     p.add_argument("--split", default="val", help="split of --dataset (default: val)")

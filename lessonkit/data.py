@@ -1,15 +1,23 @@
 """Datasets for the course, resolved cache → offline mirror → official download.
 
-Introduced in lesson 00 ("Your first CNN").
+Introduced in lesson 00 ("Your first CNN"); every lesson from 00 to 11 loads
+data through it (:func:`load_dataset`, :func:`subset`, :func:`make_loader`;
+:func:`as_tensors` from lesson 02, :class:`DeviceLoader` from lesson 04).
 
-Every file is checked wherever it comes from: against a pinned checksum (and
-size, where one is pinned), or, for the one file that has no published
-checksum, by a check of its structure. A cached file that fails is replaced.
-A download is written to ``<name>.part`` in the cache and renamed only once it
-passes, so an interrupted download never leaves a half-written file under the
-real name; a ``.part`` left by a killed process is removed on the next attempt.
-Writers of one cache entry take a lock (``<cache>/.locks``, on POSIX systems),
-so two processes never write the same file. The mirror (``LESSONKIT_MIRROR``) is only ever read.
+The datasets are one table, :data:`DATASET_INFO` (a :class:`DatasetInfo` per
+dataset); :data:`DATASETS`, the splits :func:`load_dataset` accepts, its
+docstring and the image-search app's ``--dataset`` choices come from it.
+
+Files are fetched by :mod:`lessonkit._fetch` (the one path shared with the
+pretrained weights of :mod:`lessonkit.pretrained`), whose public names
+(:class:`Source`, :func:`fetch`, :func:`file_checksum`, :func:`cache_dir`,
+:func:`mirror_dir`, :func:`resolve_url`, :class:`DataUnavailableError`,
+:class:`ChecksumError`) this module re-exports. Every file is checked
+wherever it comes from: against a pinned checksum (and size, where one is
+pinned), or, for the one file that has no published checksum, by a check of
+its structure. A cached file that fails is replaced. Downloads go through a
+``.part`` file renamed once verified, under a per-entry lock. The mirror
+(``LESSONKIT_MIRROR``) is only ever read.
 
 Where each dataset comes from
 -----------------------------
@@ -67,15 +75,12 @@ LESSONKIT_STANDIN_CATS_VS_DOGS
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import math
 import os
 import re
 import shutil
-import sys
 import tarfile
-import urllib.request
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -86,13 +91,25 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+from ._fetch import (
+    DOWNLOAD_BASE_ENV,
+    ChecksumError,
+    DataUnavailableError,
+    Source,
+    _locked,
+    _part,
+    _try_fetch,
+    _unavailable,
+    cache_dir,
+    fetch,
+    file_checksum,
+    mirror_dir,
+    resolve_url,
+)
+from ._utils import check_batch, check_choice, check_int, check_number, check_tensor, check_type
 from .profile import seed_worker
 from .progress import progress
-
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "DataUnavailableError",
@@ -107,6 +124,8 @@ __all__ = [
     "file_checksum",
     "load_dataset",
     "DATASETS",
+    "DATASET_INFO",
+    "DatasetInfo",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "make_loader",
@@ -116,9 +135,6 @@ __all__ = [
     "as_tensors",
 ]
 
-DATA_ENV = "LESSONKIT_DATA"
-MIRROR_ENV = "LESSONKIT_MIRROR"
-DOWNLOAD_BASE_ENV = "LESSONKIT_DOWNLOAD_BASE"
 STANDIN_CATS_VS_DOGS_ENV = "LESSONKIT_STANDIN_CATS_VS_DOGS"
 
 # ImageNet statistics: the standard normalisation for RGB photographs and for
@@ -132,256 +148,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 RELEASE_TAG = "data-v1"
 RELEASE_REPO = "cnn-course/cnns-for-computer-vision"
 RELEASE_URL = f"https://github.com/{RELEASE_REPO}/releases/download/{RELEASE_TAG}/"
-
-
-class DataUnavailableError(RuntimeError):
-    """No source could provide a data file; the message lists what was tried."""
-
-
-class ChecksumError(ValueError):
-    """A file's checksum differs from the pinned one."""
-
-
-# --------------------------------------------------------------------------
-# Files: checksums, sources, fetching
-# --------------------------------------------------------------------------
-
-
-def file_checksum(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """Return the hex digest of a file (``algorithm`` is any :mod:`hashlib` name)."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class Source:
-    """One data file and where it can come from.
-
-    Parameters
-    ----------
-    path : str
-        Relative path, the same in the cache and in the mirror
-        (e.g. ``"MNIST/raw/train-images-idx3-ubyte.gz"``).
-    checksum : str or None
-        ``"md5:<hex>"`` or ``"sha256:<hex>"``; ``None`` only for a file that has
-        no published checksum, which then needs ``check``.
-    urls : sequence of str
-        Official download URLs, tried in order.
-    size : int, optional
-        The file's size in bytes, when pinned (checked before the checksum).
-    check : callable, optional
-        ``check(path)`` raises (``ValueError``, ``OSError``, ...) when the file's
-        content is wrong; it replaces the checksum of an unpinned file.
-
-    Examples
-    --------
-    >>> Source("MNIST/raw/t10k-labels-idx1-ubyte.gz", "md5:ec29112dd5afa0611ce80d1b7f02629c").checksum
-    'md5:ec29112dd5afa0611ce80d1b7f02629c'
-    """
-
-    path: str
-    checksum: str | None
-    urls: tuple[str, ...] = ()
-    size: int | None = None
-    check: Callable[[Path], None] | None = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.checksum is None:
-            if self.check is None:
-                raise ValueError(f"{self.path}: a file without a pinned checksum needs a check, got neither")
-        else:
-            algo, _, digest = self.checksum.partition(":")
-            if algo not in {"md5", "sha256"} or not digest:
-                raise ValueError(f"checksum must look like 'sha256:<hex>' or 'md5:<hex>', got {self.checksum!r}")
-        if self.size is not None and (not isinstance(self.size, int) or self.size < 0):
-            raise ValueError(f"size must be a non-negative int of bytes, got {self.size!r}")
-
-    def problem(self, path: str | os.PathLike) -> str | None:
-        """Why the file at ``path`` is not this source's file, or ``None`` when it is."""
-        if self.size is not None:
-            actual = os.path.getsize(path)
-            if actual != self.size:
-                return f"is {actual:,} bytes, not the pinned {self.size:,}"
-        if self.checksum is not None:
-            algo, _, digest = self.checksum.partition(":")
-            if file_checksum(path, algo) != digest.lower():
-                return f"does not have the checksum {self.checksum}"
-        if self.check is not None:
-            try:
-                self.check(Path(path))
-            except (ValueError, OSError, zipfile.BadZipFile) as exc:
-                return f"failed its check ({exc})"
-        return None
-
-    def verify(self, path: str | os.PathLike) -> bool:
-        """True when the file at ``path`` has this source's size, checksum and structure."""
-        return self.problem(path) is None
-
-
-def cache_dir() -> Path:
-    """The cache directory (``LESSONKIT_DATA``, else a per-user cache)."""
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lessonkit"
-
-
-def mirror_dir() -> Path | None:
-    """The offline mirror (``LESSONKIT_MIRROR``), or ``None`` when unset."""
-    env = os.environ.get(MIRROR_ENV)
-    return Path(env).expanduser() if env else None
-
-
-def resolve_url(url: str) -> str:
-    """The address to download an official ``url`` from.
-
-    Unchanged, unless ``LESSONKIT_DOWNLOAD_BASE`` names a local stand-in for
-    the official hosts (tests only): then ``https://HOST/PATH`` (or ``http``)
-    becomes ``<BASE>/HOST/PATH``.
-
-    Introduced in lesson 00 (through :func:`load_dataset`).
-
-    Examples
-    --------
-    >>> resolve_url("https://example.org/a/b.zip")  # with LESSONKIT_DOWNLOAD_BASE unset
-    'https://example.org/a/b.zip'
-    """
-    if not isinstance(url, str):
-        raise TypeError(f"url must be a str, got {type(url).__name__}")
-    base = os.environ.get(DOWNLOAD_BASE_ENV)
-    scheme, sep, rest = url.partition("://")
-    if not base or not sep or scheme.lower() not in {"http", "https"}:
-        return url
-    return base.rstrip("/") + "/" + rest
-
-
-def _in_colab() -> bool:
-    return "google.colab" in sys.modules
-
-
-@contextmanager
-def _locked(key: str) -> Iterator[None]:
-    """Hold an exclusive lock on one cache entry (``key``) across processes and threads."""
-    locks = cache_dir() / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / (re.sub(r"[^A-Za-z0-9._-]", "_", key) + ".lock"), "a+b") as f:
-        if fcntl is not None:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        yield  # the lock is released when the file is closed
-
-
-def _part(dest: Path) -> Path:
-    return dest.with_name(dest.name + ".part")
-
-
-def _download(url: str, dest: Path, expected: Source) -> None:
-    """Download ``url`` to ``dest`` via ``dest.part``; verify, then rename.
-
-    The caller holds the lock of ``dest``, so an existing ``.part`` is a
-    leftover of a killed process: it is overwritten, and removed on failure.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _part(dest)
-    try:
-        with open(tmp, "wb") as out, urllib.request.urlopen(resolve_url(url), timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with progress(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        problem = expected.problem(tmp)
-        if problem is not None:
-            raise ChecksumError(f"{url} downloaded, but it {problem}")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _try_fetch(source: Source) -> tuple[Path | None, list[str]]:
-    """Resolve ``source`` (cache, mirror, downloads); the path or None, and what was tried."""
-    tried: list[str] = []
-    cached = cache_dir() / source.path
-    with _locked(source.path):
-        _part(cached).unlink(missing_ok=True)  # a killed download's leftover (we hold the lock)
-        if cached.is_file():
-            problem = source.problem(cached)
-            if problem is None:
-                return cached, tried
-            cached.unlink()
-            tried.append(f"cache: {cached} {problem} (deleted)")
-        else:
-            tried.append(f"cache: {cached} does not exist")
-
-        mirror = mirror_dir()
-        if mirror is None:
-            tried.append(f"mirror: {MIRROR_ENV} is not set")
-        else:
-            candidate = mirror / source.path
-            if not candidate.is_file():
-                tried.append(f"mirror: {candidate} does not exist")
-            else:
-                problem = source.problem(candidate)
-                if problem is None:
-                    return candidate, tried
-                tried.append(f"mirror: {candidate} {problem} (left untouched)")
-
-        for url in source.urls:
-            shown = url if resolve_url(url) == url else f"{url} (via {resolve_url(url)})"
-            try:
-                _download(url, cached, source)
-                return cached, tried
-            except Exception as exc:  # noqa: BLE001 - every failure is reported below
-                tried.append(f"download: {shown} failed ({type(exc).__name__}: {exc})")
-        if not source.urls:
-            tried.append("download: no official URL is known for this file")
-    return None, tried
-
-
-def _advice(sources: Sequence[Source]) -> str:
-    """What the reader can do, worded for where the code runs (Colab, a laptop, a build machine)."""
-    urls = [u for s in sources for u in s.urls]
-    lines = ["Fix: check the internet connection and run the cell again (an interrupted download starts afresh)."]
-    if urls:
-        lines.append(
-            "If it keeps failing, open " + " or ".join(urls) + " in a browser to see whether the site is reachable, "
-            "and try again later if it is down."
-        )
-    mirror = mirror_dir()
-    if mirror is not None and not _in_colab():
-        lines.append(f"Or put {' / '.join(s.path for s in sources)} into the offline mirror {mirror} ({MIRROR_ENV}).")
-    return "\n".join(lines)
-
-
-def _unavailable(what: str, attempts: Sequence[tuple[Source, list[str]]]) -> DataUnavailableError:
-    parts = [f"Could not get {what}."]
-    for source, tried in attempts:
-        parts.append(f"Tried, for {source.path!r}:\n  - " + "\n  - ".join(tried))
-    parts.append(_advice([s for s, _ in attempts]))
-    return DataUnavailableError("\n".join(parts))
-
-
-def fetch(source: Source) -> Path:
-    """Return a verified local path for ``source``.
-
-    Tries, in order: the cache (a corrupt cached file is deleted and replaced),
-    the mirror (read in place, never written), each official URL (downloaded
-    into the cache). Raises :class:`DataUnavailableError` listing every attempt,
-    and what to do about it, when none succeeds.
-
-    Examples
-    --------
-    >>> path = fetch(Source("MNIST/raw/t10k-labels-idx1-ubyte.gz", "md5:ec29112dd5afa0611ce80d1b7f02629c"))  # doctest: +SKIP
-    """
-    if not isinstance(source, Source):
-        raise TypeError(f"source must be a lessonkit Source, got {type(source).__name__}")
-    path, tried = _try_fetch(source)
-    if path is None:
-        raise _unavailable(repr(source.path), [(source, tried)])
-    return path
 
 
 @contextmanager
@@ -478,6 +244,23 @@ class TensorImageDataset(Dataset):
     classes : list of str
     mean, std : tuple of float
         Per-channel statistics of the *training* split.
+    black : float or tuple of float
+        The value a black pixel takes in the items (see :attr:`black`).
+
+    Introduced in lesson 00 (what :func:`load_dataset` returns for MNIST,
+    Fashion-MNIST and CIFAR-10).
+
+    Examples
+    --------
+    >>> ds = TensorImageDataset(torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]),
+    ...                         ["no", "yes"], mean=[0.25], std=[0.5])
+    >>> ds
+    TensorImageDataset(4 images, 1x2x2, 2 classes)
+    >>> x, y = ds[1]
+    >>> x.shape, x[0, 0, 0].item(), y
+    (torch.Size([1, 2, 2]), -0.5, 1)
+    >>> ds.black
+    -0.5
     """
 
     def __init__(
@@ -490,14 +273,21 @@ class TensorImageDataset(Dataset):
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         normalize: bool = True,
     ) -> None:
-        if images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(
-                f"images must be a uint8 tensor of shape (N, C, H, W), got {images.dtype} of shape {tuple(images.shape)}"
-            )
-        if targets.ndim != 1 or len(targets) != len(images):
+        check_tensor("images", images, ndim=4, layout="(N, C, H, W)")
+        if images.dtype != torch.uint8:
+            raise TypeError(f"images must be a uint8 tensor (pixel values 0-255), got dtype {images.dtype}")
+        check_tensor("targets", targets, ndim=1, layout=f"({len(images)},)")
+        if len(targets) != len(images):
             raise ValueError(f"targets must have shape ({len(images)},), got {tuple(targets.shape)}")
+        if isinstance(classes, str):
+            raise TypeError(f"classes must be a sequence of class names, got the str {classes!r}")
+        check_type("normalize", normalize, bool)
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
+        mean = [check_number(f"mean[{i}]", m) for i, m in enumerate(check_type("mean", mean, (Sequence, torch.Tensor)))]
+        std = [check_number(f"std[{i}]", s, minimum=0, strict_minimum=True) for i, s in enumerate(check_type("std", std, (Sequence, torch.Tensor)))]
         if len(mean) != images.shape[1] or len(std) != images.shape[1]:
-            raise ValueError(f"mean and std need {images.shape[1]} values, got {len(mean)} and {len(std)}")
+            raise ValueError(f"mean and std need {images.shape[1]} values (one per channel), got {len(mean)} and {len(std)}")
         self.images = images
         self.targets = targets.long()
         self.classes = list(classes)
@@ -519,6 +309,22 @@ class TensorImageDataset(Dataset):
             x = self.transform(x)
         return x, int(self.targets[index])
 
+    @property
+    def black(self) -> float | tuple[float, ...]:
+        """The value a black pixel (0) takes in the items: ``-mean / std`` of each channel.
+
+        What a shift or a padding must fill in to add black, as lessons 04, 05
+        and 07 do. A ``float`` for a one-channel (greyscale) dataset, a tuple
+        with one value per channel otherwise; ``0.0`` per channel when the
+        dataset is not normalised. Computed as ``-mean[c] / std[c]`` in Python
+        floats, so it equals that expression bit for bit.
+        """
+        if self.normalize:
+            values = tuple(-m / s for m, s in zip(self.mean, self.std))
+        else:
+            values = (0.0,) * len(self.mean)
+        return values[0] if len(values) == 1 else values
+
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Undo the normalisation (for display); works on ``(C,H,W)`` or ``(N,C,H,W)``."""
         return x * self._std_t.to(x.device) + self._mean_t.to(x.device) if self.normalize else x
@@ -532,7 +338,26 @@ class ImageFolderDataset(Dataset):
     """Photographs of varying size in ``root/<class>/*.jpg`` (torchvision's layout).
 
     Items are ``(transform(PIL image), label)``. ``mean``/``std`` are the
-    ImageNet statistics, the right normalisation for pretrained backbones.
+    ImageNet statistics, the right normalisation for pretrained backbones; the
+    dataset itself does not normalise (its ``transform`` does, e.g.
+    :func:`lessonkit.image_transform`), so it has no ``black``.
+
+    Introduced in lesson 06 (what :func:`load_dataset` returns for Cats vs
+    Dogs and ants vs bees).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for cls in ("ants", "bees"):
+    ...     (root / cls).mkdir()
+    ...     Image.new("RGB", (8, 6)).save(root / cls / "a.jpg")
+    >>> ds = ImageFolderDataset(root)
+    >>> ds
+    ImageFolderDataset(2 images, 2 classes: ['ants', 'bees'])
+    >>> ds[1][0].size, ds[1][1]
+    ((8, 6), 1)
     """
 
     def __init__(self, root: str | os.PathLike, transform: Callable | None = None) -> None:
@@ -584,31 +409,25 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
     return tuple(x.mean(dims).tolist()), tuple(x.std(dims).tolist())
 
 
-def _mnist_like(folder: str, tv_class_name: str, classes: Sequence[str]):
+def _idx_sources(folder: str, tv_class_name: str) -> tuple[Source, ...]:
+    """The four gzip files of MNIST or Fashion-MNIST, at torchvision's URLs with its MD5s."""
     import torchvision.datasets as tvd
 
     tv_class = getattr(tvd, tv_class_name)
-    sources = {
-        name: Source(
-            f"{folder}/raw/{name}",
-            f"md5:{md5}",
-            tuple(mirror + name for mirror in tv_class.mirrors),
-        )
+    return tuple(
+        Source(f"{folder}/raw/{name}", f"md5:{md5}", tuple(mirror + name for mirror in tv_class.mirrors))
         for name, md5 in tv_class.resources
-    }
-
-    def load(split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        prefix = "train" if split == "train" else "t10k"
-        images = _read_idx_gz(fetch(sources[f"{prefix}-images-idx3-ubyte.gz"]))
-        labels = _read_idx_gz(fetch(sources[f"{prefix}-labels-idx1-ubyte.gz"]))
-        return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)), list(classes)
-
-    load.sources = list(sources.values())  # type: ignore[attr-defined]
-    return load
+    )
 
 
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+def _load_idx(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST-format images ``(N, 1, 28, 28)`` and labels of one split of dataset ``name``."""
+    sources = {Path(s.path).name: s for s in DATASET_INFO[name].sources}
+    prefix = "train" if split == "train" else "t10k"
+    images = _read_idx_gz(fetch(sources[f"{prefix}-images-idx3-ubyte.gz"]))
+    labels = _read_idx_gz(fetch(sources[f"{prefix}-labels-idx1-ubyte.gz"]))
+    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
 
 _CIFAR_JPEG = Source(
     "cifar10-jpeg.zip",
@@ -621,13 +440,13 @@ _CIFAR_PY = Source(
 )
 
 
-def _load_cifar10(split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def _load_cifar10(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 from the mirror's JPEG folders, else torchvision's official archive."""
     npz = cache_dir() / "cifar10" / f"{split}.npz"
     if npz.is_file():
         try:
             with np.load(npz) as z:
-                return torch.from_numpy(z["images"]), torch.from_numpy(z["labels"]), CIFAR10_CLASSES
+                return torch.from_numpy(z["images"]), torch.from_numpy(z["labels"])
         except Exception:  # noqa: BLE001 - a corrupt derived file is rebuilt
             npz.unlink()
     try:
@@ -636,7 +455,7 @@ def _load_cifar10(split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         from PIL import Image
 
         images, labels = [], []
-        files = [(c, p) for c, cls in enumerate(CIFAR10_CLASSES) for p in sorted((root / cls).glob("*.jpg"))]
+        files = [(c, p) for c, cls in enumerate(DATASET_INFO[name].classes) for p in sorted((root / cls).glob("*.jpg"))]
         for c, p in progress(files, desc=f"decoding CIFAR-10 {split}", leave=False):
             with Image.open(p) as im:
                 images.append(np.asarray(im.convert("RGB")))
@@ -660,7 +479,7 @@ def _load_cifar10(split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
             labs.append(np.asarray(d["labels"], dtype=np.int64))
         arr, lab = np.concatenate(parts), np.concatenate(labs)
     _atomic_save_npz(npz, images=arr, labels=lab)
-    return torch.from_numpy(arr), torch.from_numpy(lab), CIFAR10_CLASSES
+    return torch.from_numpy(arr), torch.from_numpy(lab)
 
 
 # ---------------------------------------------------------------- image folders
@@ -676,10 +495,6 @@ _HYMENOPTERA = Source(
     (RELEASE_URL + "hymenoptera.zip",),
 )
 
-#: Images per split and class of the course's Cats vs Dogs subset, in the order they are taken.
-CATS_VS_DOGS_SPLITS = {"train": 1000, "val": 500, "test": 500}
-#: Images per split (both classes together) of the official ants vs bees set.
-HYMENOPTERA_SPLITS = {"train": 244, "val": 153}
 _CATS_VS_DOGS_IMAGE = {"max_side": 192, "quality": 88}
 _HYMENOPTERA_IMAGE = {"max_side": 256, "quality": 90}
 # Bumped whenever a derivation rule changes, so that derived caches are redone.
@@ -743,7 +558,9 @@ def _derive_cats_vs_dogs(archive: Path, out: Path) -> dict[str, list[int]]:
     The rule is in the module docstring. Returns the ids skipped per class
     (empty, not a JPEG, or not decodable).
     """
-    need = sum(CATS_VS_DOGS_SPLITS.values())
+    info = DATASET_INFO["cats_vs_dogs"]
+    per_class = {split: n // len(info.classes) for split, n in info.splits.items()}  # taken in this order
+    need = sum(per_class.values())
     skipped: dict[str, list[int]] = {}
     with zipfile.ZipFile(archive) as zf:
         members: dict[str, list[tuple[int, zipfile.ZipInfo]]] = {"Cat": [], "Dog": []}
@@ -767,7 +584,7 @@ def _derive_cats_vs_dogs(archive: Path, out: Path) -> dict[str, list[int]]:
                     f"{archive.name}: PetImages/{cls} has {len(kept)} decodable JPEGs, the course's subset needs {need}"
                 )
             start = 0
-            for split, n in CATS_VS_DOGS_SPLITS.items():
+            for split, n in per_class.items():
                 folder = out / "cats_vs_dogs" / split / (cls.lower() + "s")
                 folder.mkdir(parents=True, exist_ok=True)
                 for image_id, jpeg in kept[start : start + n]:
@@ -781,7 +598,7 @@ _HYMENOPTERA_IMAGE_PATH = re.compile(r"hymenoptera_data/(train|val)/(ants|bees)/
 
 def _hymenoptera_members(zf: zipfile.ZipFile) -> dict[tuple[str, str], list[zipfile.ZipInfo]]:
     found: dict[tuple[str, str], list[zipfile.ZipInfo]] = {
-        (s, c): [] for s in HYMENOPTERA_SPLITS for c in ("ants", "bees")
+        (s, c): [] for s in DATASET_INFO["hymenoptera"].splits for c in ("ants", "bees")
     }
     for info in zf.infolist():
         m = _HYMENOPTERA_IMAGE_PATH.fullmatch(info.filename)
@@ -802,7 +619,7 @@ def _check_hymenoptera(archive: Path) -> None:
         for (split, cls), infos in found.items():
             if not infos:
                 raise ValueError(f"hymenoptera_data.zip has no hymenoptera_data/{split}/{cls}/*.jpg")
-        for split, expected in HYMENOPTERA_SPLITS.items():
+        for split, expected in DATASET_INFO["hymenoptera"].splits.items():
             n = len(found[(split, "ants")]) + len(found[(split, "bees")])
             if n != expected:
                 raise ValueError(f"hymenoptera_data.zip: hymenoptera_data/{split} holds {n} JPEGs, expected {expected}")
@@ -845,11 +662,12 @@ _HYMENOPTERA_OFFICIAL = Source(
 
 def _official_source(name: str) -> Source:
     """The official source of an image-folder set, with the stand-in server's pin in tests."""
-    if name == "hymenoptera":
-        return _HYMENOPTERA_OFFICIAL
+    official = DATASET_INFO[name].official
+    if name != "cats_vs_dogs":
+        return official
     pin = os.environ.get(STANDIN_CATS_VS_DOGS_ENV)
     if not pin:
-        return _CATS_VS_DOGS_OFFICIAL
+        return official
     if not os.environ.get(DOWNLOAD_BASE_ENV):
         raise ValueError(
             f"{STANDIN_CATS_VS_DOGS_ENV} replaces the pinned checksum of Microsoft's archive and is honoured only "
@@ -858,27 +676,12 @@ def _official_source(name: str) -> Source:
     size, _, digest = pin.partition(":")
     if not size.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise ValueError(f"{STANDIN_CATS_VS_DOGS_ENV} must be '<size>:<sha256 hex>', got {pin!r}")
-    return replace(_CATS_VS_DOGS_OFFICIAL, checksum="sha256:" + digest, size=int(size))
-
-
-@dataclass(frozen=True)
-class _FolderSet:
-    title: str
-    release: Source
-    splits: tuple[str, ...]
-    derive: Callable[[Path, Path], dict[str, list[int]]]
-    rule: str
-
-
-_FOLDER_SETS = {
-    "cats_vs_dogs": _FolderSet("the Cats vs Dogs images", _CATS_VS_DOGS, ("train", "val", "test"), _derive_cats_vs_dogs, _CATS_VS_DOGS_RULE),
-    "hymenoptera": _FolderSet("the ants vs bees images", _HYMENOPTERA, ("train", "val"), _derive_hymenoptera, _HYMENOPTERA_RULE),
-}
+    return replace(official, checksum="sha256:" + digest, size=int(size))
 
 
 def _derived_marker(name: str) -> str:
     official = _official_source(name)
-    return f"derived:{_FOLDER_SETS[name].rule}:{official.checksum or 'structure-checked'}"
+    return f"derived:{DATASET_INFO[name].rule}:{official.checksum or 'structure-checked'}"
 
 
 def _image_folder_root(name: str) -> Path:
@@ -888,42 +691,169 @@ def _image_folder_root(name: str) -> Path:
     cache; the release archive (cache, mirror, download); the official source
     (cache, mirror, download), from which the set is derived.
     """
-    spec = _FOLDER_SETS[name]
+    info = DATASET_INFO[name]
+    release = info.release
     target = cache_dir() / name
-    assert spec.release.checksum is not None  # the course's own archives are always pinned
-    markers = [spec.release.checksum, _derived_marker(name)]
+    assert release.checksum is not None  # the course's own archives are always pinned
+    markers = [release.checksum, _derived_marker(name)]
     if _complete(target, markers):
         return target
-    archive, tried_release = _try_fetch(spec.release)
+    archive, tried_release = _try_fetch(release)
     if archive is not None:
-        return _extract(archive, name, spec.release.checksum)
+        return _extract(archive, name, release.checksum)
     official = _official_source(name)
     archive, tried_official = _try_fetch(official)
     if archive is None:
         raise _unavailable(
-            f"{spec.title}: neither the course's archive nor its official source could be had",
-            [(spec.release, tried_release), (official, tried_official)],
+            f"the {info.title} images: neither the course's archive nor its official source could be had",
+            [(release, tried_release), (official, tried_official)],
         )
     with _locked("dir-" + name):
         if not _complete(target, markers):
             with _staging(target) as tmp:
-                spec.derive(archive, tmp)
+                assert info.derive is not None
+                info.derive(archive, tmp)
                 (tmp / _MARKER).write_text(_derived_marker(name))
     if archive.is_relative_to(cache_dir()):
         archive.unlink(missing_ok=True)  # the derived set is what is kept (the official archive can be large)
     return target
 
 
-_TENSOR_LOADERS = {
-    "mnist": _mnist_like("MNIST", "MNIST", [str(i) for i in range(10)]),
-    "fashion_mnist": _mnist_like("FashionMNIST", "FashionMNIST", FASHION_CLASSES),
-    "cifar10": _load_cifar10,
+# --------------------------------------------------------------------------
+# The registry: one table of the course's datasets
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the course knows about one dataset: one row of :data:`DATASET_INFO`.
+
+    Introduced in lesson 00. :data:`DATASETS`, the splits :func:`load_dataset`
+    accepts, its docstring's table and the image-search app's ``--dataset``
+    choices are all derived from :data:`DATASET_INFO`.
+
+    Attributes
+    ----------
+    name : str
+        The name :func:`load_dataset` takes.
+    title : str
+        How the text names it, e.g. ``"Fashion-MNIST"``.
+    kind : {"tensor", "folder"}
+        ``"tensor"``: held in memory as a :class:`TensorImageDataset` (small
+        images, normalised with the training split's statistics);
+        ``"folder"``: photographs on disk, an :class:`ImageFolderDataset`.
+    splits : dict of str to int
+        The splits, in order, and the number of images in each (all classes).
+    classes : tuple of str
+        Class names, in label order.
+    sources : tuple of Source
+        Every file it is made from. An image-folder set: the course's release
+        archive, then the official archive it is derived from when the
+        release cannot be had.
+    description : str
+        One line on what it is.
+    lesson : int or None
+        The first lesson that loads it (None: no lesson does).
+
+    Examples
+    --------
+    >>> info = DATASET_INFO["fashion_mnist"]
+    >>> info.kind, info.splits, info.classes[:2], info.lesson
+    ('tensor', {'train': 60000, 'test': 10000}, ('T-shirt/top', 'Trouser'), 0)
+    >>> info.num_classes
+    10
+    """
+
+    name: str
+    title: str
+    kind: str
+    splits: dict[str, int]
+    classes: tuple[str, ...]
+    sources: tuple[Source, ...]
+    description: str
+    lesson: int | None
+    # How it is made (private): a tensor set's loader, an image-folder set's derivation rule.
+    load: Callable[[str, str], tuple[torch.Tensor, torch.Tensor]] | None = field(default=None, repr=False, compare=False)
+    derive: Callable[[Path, Path], dict[str, list[int]]] | None = field(default=None, repr=False, compare=False)
+    rule: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("tensor", "folder"):
+            raise ValueError(f"kind must be 'tensor' or 'folder', got {self.kind!r}")
+        if self.kind == "tensor" and self.load is None:
+            raise ValueError(f"{self.name}: a tensor dataset needs a loader")
+        if self.kind == "folder" and (self.derive is None or self.rule is None or len(self.sources) != 2):
+            raise ValueError(f"{self.name}: an image-folder dataset needs (release, official) sources, a derive and a rule")
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes."""
+        return len(self.classes)
+
+    @property
+    def release(self) -> Source:
+        """An image-folder set's archive in the course's release (the same bytes as the mirror's)."""
+        if self.kind != "folder":
+            raise ValueError(f"{self.name} is a {self.kind} dataset; only image-folder sets have a release archive")
+        return self.sources[0]
+
+    @property
+    def official(self) -> Source:
+        """An image-folder set's official archive, from which it is derived when the release cannot be had."""
+        if self.kind != "folder":
+            raise ValueError(f"{self.name} is a {self.kind} dataset; only image-folder sets are derived")
+        return self.sources[1]
+
+
+_DIGITS = tuple(str(i) for i in range(10))
+_FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+_CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+#: The course's datasets, by name: the one table everything else is derived from.
+DATASET_INFO: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "mnist", "MNIST", "tensor", {"train": 60000, "test": 10000}, _DIGITS,
+            _idx_sources("MNIST", "MNIST"), "handwritten digits, 28x28 greyscale", 1, load=_load_idx,
+        ),
+        DatasetInfo(
+            "fashion_mnist", "Fashion-MNIST", "tensor", {"train": 60000, "test": 10000}, _FASHION_CLASSES,
+            _idx_sources("FashionMNIST", "FashionMNIST"), "Zalando's clothing photographs, 28x28 greyscale", 0,
+            load=_load_idx,
+        ),
+        DatasetInfo(
+            "cifar10", "CIFAR-10", "tensor", {"train": 50000, "test": 10000}, _CIFAR10_CLASSES,
+            (_CIFAR_JPEG, _CIFAR_PY), "small colour photographs, 32x32 RGB", None, load=_load_cifar10,
+        ),
+        DatasetInfo(
+            "cats_vs_dogs", "Cats vs Dogs", "folder", {"train": 2000, "val": 1000, "test": 1000}, ("cats", "dogs"),
+            (_CATS_VS_DOGS, _CATS_VS_DOGS_OFFICIAL), "pet photographs (Kaggle), longest side <= 192 px", 6,
+            derive=_derive_cats_vs_dogs, rule=_CATS_VS_DOGS_RULE,
+        ),
+        DatasetInfo(
+            "hymenoptera", "ants vs bees", "folder", {"train": 244, "val": 153}, ("ants", "bees"),
+            (_HYMENOPTERA, _HYMENOPTERA_OFFICIAL), "the PyTorch tutorial's ants and bees, longest side <= 256 px", 10,
+            derive=_derive_hymenoptera, rule=_HYMENOPTERA_RULE,
+        ),
+    )
 }
 
-#: Names accepted by :func:`load_dataset`.
-DATASETS = tuple(_TENSOR_LOADERS) + tuple(_FOLDER_SETS)
-_SPLITS = {"mnist": ("train", "test"), "fashion_mnist": ("train", "test"), "cifar10": ("train", "test")}
-_SPLITS.update({k: v.splits for k, v in _FOLDER_SETS.items()})
+#: Names accepted by :func:`load_dataset` (the keys of :data:`DATASET_INFO`).
+DATASETS = tuple(DATASET_INFO)
+
+
+def _dataset_table() -> str:
+    """The datasets as the reStructuredText table in :func:`load_dataset`'s docstring."""
+    rows = [
+        (f"``{i.name!r}``", i.title, ", ".join(f"{s} ({n})" for s, n in i.splits.items()), "-" if i.lesson is None else f"{i.lesson:02d}")
+        for i in DATASET_INFO.values()
+    ]
+    header = ("name", "dataset", "splits (images)", "lesson")
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(4)]
+    rule = "  ".join("=" * w for w in widths)
+    fmt = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([rule, fmt(header), rule, *map(fmt, rows), rule])
 
 
 def load_dataset(
@@ -935,13 +865,15 @@ def load_dataset(
 ) -> TensorImageDataset | ImageFolderDataset:
     """Load one split of a course dataset.
 
+    Introduced in lesson 00.
+
     Parameters
     ----------
-    name : {"mnist", "fashion_mnist", "cifar10", "cats_vs_dogs", "hymenoptera"}
+    name : str
+        One of :data:`DATASETS` (the table below is built from :data:`DATASET_INFO`;
+        "lesson" is the first lesson that loads it).
     split : str
-        ``"train"``/``"test"`` for MNIST, Fashion-MNIST and CIFAR-10;
-        ``"train"``/``"val"``/``"test"`` for Cats vs Dogs; ``"train"``/``"val"``
-        for ants vs bees (``"hymenoptera"``).
+        One of the dataset's splits (below).
     transform : callable, optional
         Tensor datasets: applied to the normalised ``(C, H, W)`` float tensor.
         Image-folder datasets: applied to the PIL image (it must produce a tensor
@@ -949,6 +881,10 @@ def load_dataset(
     normalize : bool
         Tensor datasets only: normalise with the training split's per-channel
         mean and std (computed from the data, stored as ``.mean``/``.std``).
+
+    The datasets:
+
+    {datasets}
 
     Every file comes from the cache, the offline mirror or an official
     download, verified (see the module docstring). Cats vs Dogs and ants vs
@@ -960,36 +896,68 @@ def load_dataset(
     TensorImageDataset or ImageFolderDataset
         Both have ``.classes``, ``.targets``, ``.mean`` and ``.std``.
 
+    Raises
+    ------
+    DataUnavailableError
+        When a file cannot be had (a :class:`ChecksumError` when only wrong copies were found).
+
     Examples
     --------
+    >>> load_dataset("mnist", "val")
+    Traceback (most recent call last):
+    ...
+    ValueError: split of 'mnist' must be one of 'train', 'test', got 'val'
     >>> train = load_dataset("fashion_mnist", "train")  # doctest: +SKIP
     >>> train.classes[1], train[0][0].shape  # doctest: +SKIP
     ('Trouser', torch.Size([1, 28, 28]))
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
-    if split not in _SPLITS[name]:
-        raise ValueError(f"dataset {name!r} has splits {_SPLITS[name]}, got {split!r}")
-    if name in _FOLDER_SETS:
+    check_type("name", name, str)
+    check_type("split", split, str)
+    info = DATASET_INFO[check_choice("name", name, DATASETS)]
+    check_choice(f"split of {name!r}", split, tuple(info.splits))
+    check_type("normalize", normalize, bool)
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
+    if info.kind == "folder":
         return ImageFolderDataset(_image_folder_root(name) / name / split, transform=transform)
-    loader = _TENSOR_LOADERS[name]
-    images, targets, classes = loader(split)
-    train_images = images if split == "train" else loader("train")[0]
+    assert info.load is not None
+    images, targets = info.load(name, split)
+    train_images = images if split == "train" else info.load(name, "train")[0]
     mean, std = _channel_stats(train_images)
-    return TensorImageDataset(images, targets, classes, mean, std, transform=transform, normalize=normalize)
+    return TensorImageDataset(images, targets, info.classes, mean, std, transform=transform, normalize=normalize)
+
+
+load_dataset.__doc__ = (load_dataset.__doc__ or "").replace("{datasets}", _dataset_table().replace("\n", "\n    "))
 
 
 def subset(dataset: Dataset, n: int | None, seed: int = 0, stratified: bool = True) -> Dataset:
     """A reproducible subset of ``n`` items (all of them when ``n`` is None).
 
     With ``stratified`` (the default) every class keeps its share, so a small
-    fast-profile subset stays balanced. The result keeps ``classes``.
+    fast-profile subset stays balanced. The result keeps ``classes`` and
+    ``targets``.
+
+    Introduced in lesson 00.
+
+    Examples
+    --------
+    >>> from torch.utils.data import TensorDataset
+    >>> data = TensorDataset(torch.zeros(6, 1))
+    >>> data.targets = torch.tensor([0, 0, 0, 1, 1, 1])
+    >>> sub = subset(data, 4)
+    >>> len(sub), sorted(sub.targets.tolist())
+    (4, [0, 0, 1, 1])
+    >>> subset(data, None) is data
+    True
     """
+    _check_sized("dataset", dataset)
     total = len(dataset)  # type: ignore[arg-type]
+    if n is not None:
+        n = check_int("n", n, minimum=1)
+    check_int("seed", seed)
+    check_type("stratified", stratified, bool)
     if n is None or n >= total:
         return dataset
-    if n <= 0:
-        raise ValueError(f"n must be positive, got {n}")
     g = torch.Generator().manual_seed(seed)
     targets = getattr(dataset, "targets", None)
     if stratified and targets is not None:
@@ -1020,10 +988,22 @@ def train_val_split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dat
     Returns
     -------
     (train, val) : two disjoint ``Subset`` s keeping ``classes`` and ``targets``.
+
+    Examples
+    --------
+    >>> from torch.utils.data import TensorDataset
+    >>> data = TensorDataset(torch.arange(8.0))
+    >>> data.targets = torch.tensor([0, 1] * 4)
+    >>> train, val = train_val_split(data, 2)
+    >>> len(train), len(val), sorted(val.targets.tolist()), set(train.indices) & set(val.indices)
+    (6, 2, [0, 1], set())
     """
+    _check_sized("dataset", dataset)
     total = len(dataset)  # type: ignore[arg-type]
+    val_size = check_int("val_size", val_size)
+    check_int("seed", seed)
     if not 0 < val_size < total:
-        raise ValueError(f"val_size must be between 1 and {total - 1}, got {val_size}")
+        raise ValueError(f"val_size must be between 1 and {total - 1} (the dataset has {total} items), got {val_size}")
     val = subset(dataset, val_size, seed=seed)
     chosen = set(val.indices)  # type: ignore[attr-defined]
     rest = [i for i in range(total) if i not in chosen]
@@ -1043,7 +1023,25 @@ def make_loader(
     num_workers: int = 0,
     **kwargs,
 ) -> DataLoader:
-    """A DataLoader whose shuffling and worker RNGs are seeded (reproducible)."""
+    """A DataLoader whose shuffling and worker RNGs are seeded (reproducible).
+
+    Introduced in lesson 00. Other keyword arguments go to ``DataLoader``.
+
+    Examples
+    --------
+    >>> from torch.utils.data import TensorDataset
+    >>> data = TensorDataset(torch.arange(5))
+    >>> order = lambda seed: [b[0].tolist() for b in make_loader(data, batch_size=2, shuffle=True, seed=seed)]
+    >>> order(0) == order(0), sorted(sum(order(0), []))
+    (True, [0, 1, 2, 3, 4])
+    >>> [len(b[0]) for b in make_loader(data, batch_size=2)]
+    [2, 2, 1]
+    """
+    _check_sized("dataset", dataset)
+    check_int("batch_size", batch_size, minimum=1)
+    check_type("shuffle", shuffle, bool)
+    check_int("seed", seed)
+    check_int("num_workers", num_workers, minimum=0)
     g = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
@@ -1084,13 +1082,14 @@ class DeviceLoader:
     """
 
     def __init__(self, dataset, batch_size: int = 128, shuffle: bool = False, device: torch.device | str = "cpu", seed: int = 0) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        check_type("shuffle", shuffle, bool)
+        check_int("seed", seed)
         self.device = torch.device(device)
         if isinstance(dataset, (tuple, list)) and len(dataset) == 2:
             images, targets = dataset
-            if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.dtype.is_floating_point:
-                raise ValueError(f"images must be a float (N, C, H, W) tensor, got {getattr(images, 'dtype', type(images).__name__)}")
+            check_batch("images", images)
+            check_tensor("targets", targets)
         else:
             images, targets = as_tensors(dataset)
         targets = torch.as_tensor(targets).long()
@@ -1113,6 +1112,11 @@ class DeviceLoader:
             else:
                 idx = order[i : i + self.batch_size]
                 yield self.images[idx], self.targets[idx]
+
+
+def _check_sized(name: str, dataset: object) -> None:
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError(f"{name} must be a dataset with a length (a torch Dataset), got {type(dataset).__name__}")
 
 
 def _base_and_indices(dataset) -> tuple[TensorImageDataset, torch.Tensor | None]:
@@ -1151,7 +1155,11 @@ def as_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
 
     Examples
     --------
-    >>> x, y = as_tensors(test_set)  # doctest: +SKIP
+    >>> ds = TensorImageDataset(torch.full((4, 1, 2, 2), 255, dtype=torch.uint8), torch.arange(4),
+    ...                         list("abcd"), mean=[0.5], std=[0.5])
+    >>> x, y = as_tensors(torch.utils.data.Subset(ds, [3, 1]))
+    >>> x.shape, x.unique().tolist(), y.tolist()
+    (torch.Size([2, 1, 2, 2]), [1.0], [3, 1])
 
     Introduced in lesson 02.
     """

