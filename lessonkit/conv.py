@@ -12,11 +12,11 @@ convolution; :func:`convolve2d` is the textbook convolution (flipped kernel).
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ._utils import check_batch, check_choice, check_int, check_pair, check_tensor, check_type
 
 __all__ = [
     "conv_output_size",
@@ -31,22 +31,8 @@ __all__ = [
 IntPair = int | tuple[int, int]
 
 
-def _pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        values = tuple(value)
-    else:
-        values = (value, value)
-    for v in values:
-        if not isinstance(v, Integral) or isinstance(v, bool):
-            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-        if v < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(values[0]), int(values[1])
-
-
 def _as_2d_float(array: np.ndarray, name: str) -> np.ndarray:
+    """A 2-D map (array, tensor or nested list of real numbers) as a float64 array."""
     if isinstance(array, torch.Tensor):
         array = array.detach().cpu().numpy()
     array = np.asarray(array)
@@ -96,11 +82,11 @@ def conv_output_size(size: int, kernel_size: int, padding: int = 0, stride: int 
     >>> conv_output_size(28, 3, stride=2)
     13
     """
-    size = _pair(size, "size", 1)[0]
-    kernel_size = _pair(kernel_size, "kernel_size", 1)[0]
-    padding = _pair(padding, "padding", 0)[0]
-    stride = _pair(stride, "stride", 1)[0]
-    dilation = _pair(dilation, "dilation", 1)[0]
+    size = check_int("size", size, minimum=1)
+    kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+    padding = check_int("padding", padding, minimum=0)
+    stride = check_int("stride", stride, minimum=1)
+    dilation = check_int("dilation", dilation, minimum=1)
     span = dilation * (kernel_size - 1) + 1
     if size + 2 * padding < span:
         raise ValueError(
@@ -123,12 +109,13 @@ def conv_parameter_count(in_channels: int, out_channels: int, kernel_size: IntPa
     >>> conv_parameter_count(32, 32, 3, groups=32, bias=False)  # depthwise
     288
     """
-    in_channels = _pair(in_channels, "in_channels", 1)[0]
-    out_channels = _pair(out_channels, "out_channels", 1)[0]
-    kh, kw = _pair(kernel_size, "kernel_size", 1)
-    groups = _pair(groups, "groups", 1)[0]
+    in_channels = check_int("in_channels", in_channels, minimum=1)
+    out_channels = check_int("out_channels", out_channels, minimum=1)
+    kh, kw = check_pair("kernel_size", kernel_size, minimum=1)
+    groups = check_int("groups", groups, minimum=1)
+    check_type("bias", bias, bool)
     if in_channels % groups or out_channels % groups:
-        raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+        raise ValueError(f"groups must divide in_channels and out_channels, got groups={groups} for in_channels={in_channels} and out_channels={out_channels}")
     return out_channels * (in_channels // groups) * kh * kw + (out_channels if bias else 0)
 
 
@@ -166,9 +153,9 @@ def cross_correlate2d(image: np.ndarray, kernel: np.ndarray, *, padding: IntPair
     """
     image = _as_2d_float(image, "image")
     kernel = _as_2d_float(kernel, "kernel")
-    (sh, sw), (dh, dw) = _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+    (sh, sw), (dh, dw) = check_pair("stride", stride, minimum=1), check_pair("dilation", dilation, minimum=1)
     kh, kw = kernel.shape
-    ph, pw = _same_padding((kh, kw), (sh, sw), (dh, dw)) if isinstance(padding, str) and padding == "same" else _pair(padding, "padding", 0)
+    ph, pw = _same_padding((kh, kw), (sh, sw), (dh, dw)) if isinstance(padding, str) and padding == "same" else check_pair("padding", padding, minimum=0)
     out_h = conv_output_size(image.shape[0], kh, ph, sh, dh)
     out_w = conv_output_size(image.shape[1], kw, pw, sw, dw)
     padded = np.pad(image, ((ph, ph), (pw, pw)))
@@ -218,11 +205,10 @@ def pool2d(image: np.ndarray, size: IntPair = 2, *, stride: IntPair | None = Non
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    if mode not in ("max", "avg"):
-        raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
+    check_choice("mode", mode, ("max", "avg"))
     image = _as_2d_float(image, "image")
-    kh, kw = _pair(size, "size", 1)
-    sh, sw = _pair(stride if stride is not None else (kh, kw), "stride", 1)
+    kh, kw = check_pair("size", size, minimum=1)
+    sh, sw = check_pair("stride", stride if stride is not None else (kh, kw), minimum=1)
     out_h, out_w = conv_output_size(image.shape[0], kh, 0, sh), conv_output_size(image.shape[1], kw, 0, sw)
     reduce = np.max if mode == "max" else np.mean
     out = np.empty((out_h, out_w))
@@ -230,15 +216,6 @@ def pool2d(image: np.ndarray, size: IntPair = 2, *, stride: IntPair | None = Non
         for j in range(out_w):
             out[i, j] = reduce(image[i * sh : i * sh + kh, j * sw : j * sw + kw])
     return out
-
-
-def _check_batch(x: torch.Tensor, name: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be 4-D, got {x.ndim}-D with shape {tuple(x.shape)}")
 
 
 def im2col(x: torch.Tensor, kernel_size: IntPair, *, padding: IntPair = 0, stride: IntPair = 1, dilation: IntPair = 1) -> torch.Tensor:
@@ -264,9 +241,9 @@ def im2col(x: torch.Tensor, kernel_size: IntPair, *, padding: IntPair = 0, strid
     >>> im2col(torch.arange(9.0).view(1, 1, 3, 3), 2).shape
     torch.Size([1, 4, 4])
     """
-    _check_batch(x, "x")
-    (kh, kw), (ph, pw) = _pair(kernel_size, "kernel_size", 1), _pair(padding, "padding", 0)
-    (sh, sw), (dh, dw) = _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+    check_batch("x", x)
+    (kh, kw), (ph, pw) = check_pair("kernel_size", kernel_size, minimum=1), check_pair("padding", padding, minimum=0)
+    (sh, sw), (dh, dw) = check_pair("stride", stride, minimum=1), check_pair("dilation", dilation, minimum=1)
     n, c, h, w = x.shape
     out_h, out_w = conv_output_size(h, kh, ph, sh, dh), conv_output_size(w, kw, pw, sw, dw)
     padded = F.pad(x, (pw, pw, ph, ph))
@@ -309,14 +286,16 @@ def conv2d_im2col(
     >>> torch.allclose(conv2d_im2col(x, w, padding=1), F.conv2d(x, w, padding=1), atol=1e-5)
     True
     """
-    _check_batch(x, "x")
-    _check_batch(weight, "weight")
+    check_batch("x", x)
+    check_tensor("weight", weight, ndim=4, floating=True, layout="(C_out, C_in, kh, kw)")
     c_out, c_in, kh, kw = weight.shape
     if x.shape[1] != c_in:
-        raise ValueError(f"weight expects {c_in} input channels, x has {x.shape[1]} (x shape {tuple(x.shape)})")
-    if bias is not None and tuple(bias.shape) != (c_out,):
-        raise ValueError(f"bias must have shape ({c_out},), got {tuple(bias.shape)}")
-    (ph, pw), (sh, sw), (dh, dw) = _pair(padding, "padding", 0), _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+        raise ValueError(f"x must have the weight's {c_in} input channels, shape (N, {c_in}, H, W), got shape {tuple(x.shape)}")
+    if bias is not None:
+        check_tensor("bias", bias, ndim=1, floating=True, layout=f"({c_out},)")
+        if tuple(bias.shape) != (c_out,):
+            raise ValueError(f"bias must have shape ({c_out},), got shape {tuple(bias.shape)}")
+    (ph, pw), (sh, sw), (dh, dw) = check_pair("padding", padding, minimum=0), check_pair("stride", stride, minimum=1), check_pair("dilation", dilation, minimum=1)
     out_h = conv_output_size(x.shape[2], kh, ph, sh, dh)
     out_w = conv_output_size(x.shape[3], kw, pw, sw, dw)
     cols = im2col(x, (kh, kw), padding=(ph, pw), stride=(sh, sw), dilation=(dh, dw))  # (N, C*kh*kw, L)

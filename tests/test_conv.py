@@ -205,8 +205,12 @@ def test_bad_input_raises(image, kernel, kwargs, exc, match):
 
 
 def test_im2col_errors():
-    with pytest.raises(ValueError, match="4-D"):
+    with pytest.raises(ValueError, match=r"x must have shape \(N, C, H, W\), got shape \(3, 8, 8\)"):
         im2col(torch.zeros(3, 8, 8), 3)
+    with pytest.raises(ValueError, match=r"weight must have shape \(C_out, C_in, kh, kw\)"):
+        conv2d_im2col(torch.zeros(1, 3, 8, 8), torch.zeros(3, 3, 3))
+    with pytest.raises(TypeError, match="bias must be a torch.Tensor, got list"):
+        conv2d_im2col(torch.zeros(1, 3, 8, 8), torch.zeros(4, 3, 3, 3), [0.0] * 4)
     with pytest.raises(TypeError, match="floating-point"):
         im2col(torch.zeros(1, 1, 8, 8, dtype=torch.int64), 3)
     with pytest.raises(TypeError, match="torch.Tensor"):
@@ -222,3 +226,21 @@ def test_pool2d_errors():
         pool2d(np.zeros((4, 4)), 2, mode="median")
     with pytest.raises(ValueError, match="size must be >= 1"):
         pool2d(np.zeros((4, 4)), 0)
+    with pytest.raises(TypeError, match="size must be an int or a pair of ints"):
+        pool2d(np.zeros((4, 4)), 2.0)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: conv_output_size(28.0, 3), TypeError, "size must be an int, got float"),
+        (lambda: conv_output_size(28, 3, padding=-1), ValueError, "padding must be an int >= 0, got -1"),
+        (lambda: conv_parameter_count(3, 8, 3, groups=1.0), TypeError, "groups must be an int"),
+        (lambda: conv_parameter_count(3, 8, 3, bias="yes"), TypeError, "bias must be a bool"),
+        (lambda: conv_parameter_count(0, 8, 3), ValueError, "in_channels must be an int >= 1, got 0"),
+    ],
+)
+def test_formulas_reject_bad_arguments(call, exc, match):
+    # one rule: a wrong type raises TypeError, a wrong value ValueError
+    with pytest.raises(exc, match=match):
+        call()
