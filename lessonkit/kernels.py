@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ._utils import check_int, check_number, check_odd, check_type
 
 __all__ = [
     "KERNEL_NAMES",
@@ -48,14 +49,6 @@ _FIXED = {
 KERNEL_NAMES = (*_FIXED, "box_blur", "gaussian_blur")
 
 
-def _odd_size(size: int, name: str = "size") -> int:
-    if not isinstance(size, int) or isinstance(size, bool):
-        raise TypeError(f"{name} must be an int, got {type(size).__name__}")
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"{name} must be a positive odd int (a centred kernel), got {size}")
-    return size
-
-
 def box_kernel(size: int = 3) -> np.ndarray:
     """A ``size x size`` averaging (box blur) kernel; its entries sum to 1.
 
@@ -63,10 +56,14 @@ def box_kernel(size: int = 3) -> np.ndarray:
 
     Examples
     --------
-    >>> box_kernel(3).sum()
-    np.float64(1.0)
+    >>> box_kernel(3)
+    array([[0.11111111, 0.11111111, 0.11111111],
+           [0.11111111, 0.11111111, 0.11111111],
+           [0.11111111, 0.11111111, 0.11111111]])
+    >>> float(box_kernel(5).sum())
+    1.0
     """
-    size = _odd_size(size)
+    size = check_odd("size", size)
     return np.full((size, size), 1.0 / size**2)
 
 
@@ -88,9 +85,8 @@ def gaussian_kernel(size: int = 5, sigma: float = 1.0) -> np.ndarray:
     >>> k.shape, round(float(k.sum()), 6), bool(k[2, 2] == k.max())
     ((5, 5), 1.0, True)
     """
-    size = _odd_size(size)
-    if not isinstance(sigma, Real) or sigma <= 0:
-        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+    size = check_odd("size", size)
+    check_number("sigma", sigma, minimum=0, strict_minimum=True)
     r = np.arange(size) - size // 2
     g = np.exp(-(r**2) / (2.0 * sigma**2))
     k = np.outer(g, g)
@@ -122,13 +118,14 @@ def make_kernel(name: str, size: int = 3, sigma: float = 1.0) -> np.ndarray:
            [ 2.,  0., -2.],
            [ 1.,  0., -1.]])
     """
+    check_type("name", name, str)
     if name in _FIXED:
         return np.array(_FIXED[name], dtype=np.float64)
     if name == "box_blur":
         return box_kernel(size)
     if name == "gaussian_blur":
         return gaussian_kernel(size, sigma)
-    raise ValueError(f"unknown kernel {name!r}; expected one of {KERNEL_NAMES}")
+    raise ValueError(f"unknown kernel {name!r}: name must be one of {', '.join(map(repr, KERNEL_NAMES))}")
 
 
 # --------------------------------------------------------------------------
@@ -140,9 +137,19 @@ def make_kernel(name: str, size: int = 3, sigma: float = 1.0) -> np.ndarray:
 class GaborBank:
     """A bank of complex Gabor kernels and the parameters that made them.
 
-    Introduced in lesson 02. ``params[i]`` is ``(frequency, theta, sigma)``
-    of ``kernels[i]`` (complex ``(k_i, k_i)`` arrays from
-    :func:`skimage.filters.gabor_kernel`; sizes differ with ``sigma``).
+    ``params[i]`` is ``(frequency, theta, sigma)`` of ``kernels[i]``
+    (complex ``(k_i, k_i)`` arrays from :func:`skimage.filters.gabor_kernel`;
+    sizes differ with ``sigma``). Build one with :func:`gabor_bank`.
+
+    Examples
+    --------
+    >>> bank = gabor_bank([0.25], [0.0, np.pi / 2], [1.0, 2.0])
+    >>> len(bank), bank.params[0], bank.size
+    (4, (0.25, 0.0, 1.0), 13)
+    >>> bank.weight().shape  # real parts, then imaginary parts, padded to the largest kernel
+    torch.Size([8, 1, 13, 13])
+
+    Introduced in lesson 02.
     """
 
     params: tuple[tuple[float, float, float], ...]
@@ -199,11 +206,12 @@ def gabor_bank(frequencies: Sequence[float], thetas: Sequence[float], sigmas: Se
     for name, values in (("frequencies", frequencies), ("thetas", thetas), ("sigmas", sigmas)):
         if values is None:
             continue
+        check_type(name, values, (Sequence, np.ndarray))
         if len(values) == 0:
-            raise ValueError(f"{name} is empty")
-        for v in values:
-            if not isinstance(v, Real):
-                raise TypeError(f"{name} must hold numbers, got {v!r}")
+            raise ValueError(f"{name} must hold at least one number, got it empty")
+        for i, v in enumerate(values):
+            check_number(f"{name}[{i}]", v)
+    check_number("n_stds", n_stds, minimum=0, strict_minimum=True)
     for f in frequencies:
         if not 0 < f <= 0.5:
             raise ValueError(f"frequencies must be in (0, 0.5] cycles per pixel (Nyquist), got {f}")
@@ -264,8 +272,8 @@ def gabor_responses(images: torch.Tensor | np.ndarray, bank: GaborBank, *, batch
     >>> gabor_responses(torch.zeros(2, 28, 28), gabor_bank([0.25], [0.0], [2.0])).shape
     torch.Size([2, 1, 28, 28])
     """
-    if not isinstance(bank, GaborBank):
-        raise TypeError(f"bank must be a GaborBank (from gabor_bank), got {type(bank).__name__}")
+    check_type("bank", bank, GaborBank)
+    check_int("batch_size", batch_size, minimum=1)
     x = _images_tensor(images)
     w = bank.weight()
     n = len(bank)
@@ -292,8 +300,7 @@ def gabor_features(images: torch.Tensor | np.ndarray, bank: GaborBank, *, pool: 
     >>> gabor_features(torch.zeros(3, 28, 28), gabor_bank([0.25], [0.0, 1.0], [2.0])).shape
     torch.Size([3, 98])
     """
-    if not isinstance(pool, int) or isinstance(pool, bool) or pool < 1:
-        raise ValueError(f"pool must be a positive int, got {pool!r}")
+    check_int("pool", pool, minimum=1)
     r = gabor_responses(images, bank)
     if pool > min(r.shape[-2:]):
         raise ValueError(f"pool={pool} is larger than the images ({tuple(r.shape[-2:])})")

@@ -85,8 +85,10 @@ def test_kernel_errors():
         gaussian_kernel(6, 1.0)
     with pytest.raises(TypeError, match="int"):
         gaussian_kernel(5.0, 1.0)
-    with pytest.raises(ValueError, match="sigma"):
+    with pytest.raises(ValueError, match="sigma must be > 0, got 0.0"):
         gaussian_kernel(5, 0.0)
+    with pytest.raises(TypeError, match="sigma must be a real number"):
+        gaussian_kernel(5, "1")
     with pytest.raises(ValueError, match="unknown kernel 'blur'"):
         make_kernel("blur")
 
@@ -141,17 +143,21 @@ def test_gabor_orientation_selectivity():
 def test_gabor_errors():
     with pytest.raises(ValueError, match="0.5"):
         gabor_bank([0.7], [0.0])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="frequencies must hold at least one number"):
         gabor_bank([], [0.0])
     with pytest.raises(ValueError, match="sigmas must be positive"):
         gabor_bank([0.2], [0.0], [0.0])
-    with pytest.raises(TypeError, match="numbers"):
+    with pytest.raises(TypeError, match=r"frequencies\[0\] must be a real number, got str 'a'"):
         gabor_bank(["a"], [0.0])
+    with pytest.raises(TypeError, match="thetas must be a Sequence or ndarray, got float"):
+        gabor_bank([0.2], 0.0)
     bank = gabor_bank([0.2], [0.0], [2.0])
     with pytest.raises(ValueError, match="greyscale"):
         gabor_responses(torch.zeros(2, 3, 8, 8), bank)
     with pytest.raises(TypeError, match="GaborBank"):
         gabor_responses(torch.zeros(8, 8), [np.ones((3, 3))])
-    with pytest.raises(ValueError, match="pool"):
+    with pytest.raises(ValueError, match="pool must be an int >= 1, got 0"):
         gabor_features(torch.zeros(1, 8, 8), bank, pool=0)
+    with pytest.raises(TypeError, match="pool must be an int, got float"):
+        gabor_features(torch.zeros(1, 8, 8), bank, pool=2.0)
     assert isinstance(bank, GaborBank)
