@@ -56,15 +56,21 @@ def test_batchnorm_hand_worked_example():
 
 @pytest.mark.parametrize("bad", [torch.zeros(2, 3, 4), torch.zeros(2, 2, 4, 4)])
 def test_batchnorm_rejects_wrong_shape(bad):
-    with pytest.raises(ValueError, match="expected input of shape"):
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 3, H, W\), got shape"):
         BatchNorm2d(3)(bad)
 
 
 def test_batchnorm_rejects_bad_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="num_features must be an int >= 1, got 0"):
         BatchNorm2d(0)
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match="num_features must be an int, got float"):
+        BatchNorm2d(3.0)
+    with pytest.raises(ValueError, match="momentum must be a probability"):
         BatchNorm2d(3, momentum=2.0)
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        BatchNorm2d(3, eps=0.0)
+    with pytest.raises(TypeError, match="floating-point"):
+        BatchNorm2d(3)(torch.zeros(2, 3, 4, 4, dtype=torch.long))
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
@@ -97,7 +103,12 @@ def test_dropout_gradient_flows_only_through_kept_units():
     torch.testing.assert_close(x.grad, (y.detach() != 0).float() * 2.0)
 
 
-@pytest.mark.parametrize("p", [-0.1, 1.0, "0.5"])
+@pytest.mark.parametrize("p", [-0.1, 1.0])
 def test_dropout_rejects_bad_p(p):
-    with pytest.raises(ValueError, match="probability"):
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\)"):
         Dropout(p)
+
+
+def test_dropout_rejects_a_non_number():
+    with pytest.raises(TypeError, match="p must be a real number, got str"):
+        Dropout("0.5")
