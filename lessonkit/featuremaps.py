@@ -6,10 +6,8 @@ for Gabor banks, learned filters and pooling examples.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
@@ -17,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .conv import conv_output_size, cross_correlate2d
+from .plot import _panel_grid
 
 __all__ = ["plot_matrix", "show_kernels", "show_feature_maps", "draw_convolution_step"]
 
@@ -159,18 +158,8 @@ def show_feature_maps(
 
 
 def _grid(n: int, titles: Sequence[str] | None, what: str, *, ncols: int, size: float) -> tuple[Figure, list]:
-    """A grid for ``n`` images with axes off and titles set; returns the first ``n`` axes."""
-    if titles is not None and len(titles) != n:
-        raise ValueError(f"got {n} {what} but {len(titles)} titles")
-    ncols = min(ncols, n)
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.2 if titles else 1)), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    used = list(axes.flat)[:n]
-    for ax, t in zip(used, titles if titles is not None else ()):
-        ax.set_title(t, fontsize=8)
-    return fig, used
+    """A grid of ``size``-inch panels (taller with titles), laid out by :func:`lessonkit.plot._panel_grid`."""
+    return _panel_grid(n, titles, ncols=ncols, figsize=lambda nrows, ncols: (size * ncols, size * nrows * (1.2 if titles else 1)), what=what)
 
 
 def _finish(fig: Figure, title: str | None) -> Figure:

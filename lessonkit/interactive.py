@@ -56,6 +56,7 @@ version and one sentence saying why the controls are missing; it never raises.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,8 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from .plot import _panel_grid
 
 __all__ = ["InteractiveDemo", "interactive_demo", "render_frames", "frame_grid", "frames_animation", "static_html", "in_notebook", "widget_bundle"]
 
@@ -203,22 +206,18 @@ def frame_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None
     """
     if len(images) == 0:
         raise ValueError("frame_grid needs at least one image")
-    if titles is not None and len(titles) != len(images):
-        raise ValueError(f"got {len(images)} images but {len(titles)} titles")
-    if not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
     h, w = images[0].shape[:2]
-    ncols = min(ncols, len(images))
-    nrows = -(-len(images) // ncols)
     title_h = 0.3 if titles is not None else 0.0
-    fig = Figure(figsize=(ncols * w / dpi, nrows * (h / dpi + title_h)), dpi=dpi, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(images):
-            ax.imshow(images[i], interpolation="antialiased")
-            if titles is not None:
-                ax.set_title(titles[i], fontsize=9)
+    fig, axes = _panel_grid(
+        len(images),
+        titles,
+        ncols=ncols,
+        figsize=lambda nrows, ncols: (ncols * w / dpi, nrows * (h / dpi + title_h)),
+        fontsize=9,
+        new_figure=lambda size: Figure(figsize=size, dpi=dpi, layout="constrained"),
+    )
+    for image, ax in zip(images, axes):
+        ax.imshow(image, interpolation="antialiased")
     return fig
 
 
@@ -453,7 +452,7 @@ def interactive_demo(
         widget = notebook
         if widget:
             try:
-                import ipywidgets  # noqa: F401
+                importlib.import_module("ipywidgets")  # only whether it imports matters here
             except ImportError:
                 widget, problem = False, "ipywidgets is not installed"
     if widget:

@@ -6,15 +6,82 @@ Introduced in lesson 00 ("Your first CNN").
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
+from ._utils import check_int
 from .train import History
 
 __all__ = ["to_display", "show_images", "plot_history", "plot_confusion_matrix", "plot_shift_heatmap", "plot_accuracy_vs_shift", "plot_augmentations"]
+
+
+def _panel_grid(
+    n: int,
+    titles: Sequence | None,
+    *,
+    ncols: int,
+    figsize: Callable[[int, int], tuple[float, float]],
+    what: str = "images",
+    titles_name: str = "titles",
+    fontsize: float = 8,
+    new_figure: Callable[[tuple[float, float]], Figure] | None = None,
+) -> tuple[Figure, list[Axes]]:
+    """The one layout of a grid of panels: ``n`` panels in rows of at most ``ncols``.
+
+    Every axes is switched off and panel ``i`` gets ``titles[i]``. Used by
+    :func:`show_images`, :func:`lessonkit.show_kernels`,
+    :func:`lessonkit.show_feature_maps` and :func:`lessonkit.interactive.frame_grid`.
+
+    Parameters
+    ----------
+    n : int
+        Number of panels (>= 1).
+    titles : sequence, optional
+        One title per panel.
+    ncols : int
+        Panels per row (fewer when ``n`` is smaller).
+    figsize : callable
+        ``figsize(nrows, ncols)`` -> ``(width, height)`` in inches.
+    what, titles_name : str
+        How error messages name the panels and the titles.
+    fontsize : float
+        Of the titles.
+    new_figure : callable, optional
+        ``new_figure(figsize)`` -> an empty figure; default ``plt.figure``.
+
+    Returns
+    -------
+    (Figure, list of Axes)
+        The figure and its first ``n`` axes, row by row.
+
+    Examples
+    --------
+    >>> fig, axes = _panel_grid(5, None, ncols=3, figsize=lambda rows, cols: (cols, rows))
+    >>> len(axes), len(fig.axes), tuple(fig.get_size_inches())
+    (5, 6, (3.0, 2.0))
+    >>> plt.close(fig)
+    """
+    check_int("ncols", ncols, minimum=1)
+    if n == 0:
+        raise ValueError(f"no {what} to show: need at least one")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"got {n} {what} but {len(titles)} {titles_name}")
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    size = figsize(nrows, ncols)
+    fig = plt.figure(figsize=size) if new_figure is None else new_figure(size)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    used = list(axes.flat)[:n]
+    for ax, t in zip(used, titles if titles is not None else ()):
+        ax.set_title(str(t), fontsize=fontsize)
+    return fig, used
 
 
 def to_display(image: torch.Tensor | np.ndarray, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> np.ndarray:
@@ -78,21 +145,12 @@ def show_images(
     matplotlib.figure.Figure
     """
     n = len(images)
-    if n == 0:
-        raise ValueError("no images to show")
-    if labels is not None and len(labels) != n:
-        raise ValueError(f"got {n} images but {len(labels)} labels")
-    ncols = min(ncols, n)
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.25 if labels is not None else 1)), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= n:
-            continue
+    fig, axes = _panel_grid(
+        n, labels, ncols=ncols, figsize=lambda nrows, ncols: (size * ncols, size * nrows * (1.25 if labels is not None else 1)), titles_name="labels"
+    )
+    for i, ax in enumerate(axes):
         img = to_display(images[i], mean, std)
         ax.imshow(img, cmap=cmap if img.ndim == 2 else None)
-        if labels is not None:
-            ax.set_title(str(labels[i]), fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -47,3 +47,59 @@ def test_plot_history_draws_train_and_validation():
     loss_ax, acc_ax = fig.axes
     assert len(loss_ax.lines) == 4
     np.testing.assert_allclose(acc_ax.lines[1].get_ydata(), [0.4, 0.6])
+
+
+# --- the one grid layout (plot._panel_grid) behind show_images, show_kernels, show_feature_maps, frame_grid
+
+
+def _hand_made_grid(nrows, ncols, figsize):
+    """The layout the three grids had before they shared _panel_grid: plt.subplots, then tight_layout."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig
+
+
+@pytest.mark.parametrize(
+    "draw, nrows, ncols, figsize, n",
+    [
+        (lambda: lk.show_images(torch.rand(10, 1, 8, 8), [str(i) for i in range(10)], ncols=4), 3, 4, (1.4 * 4, 1.4 * 3 * 1.25), 10),
+        (lambda: lk.show_images(torch.rand(3, 3, 8, 8), ncols=8), 1, 3, (1.4 * 3, 1.4 * 1), 3),
+        (lambda: lk.show_kernels(np.ones((7, 3, 3)), ncols=3), 3, 3, (1.6 * 3, 1.6 * 3), 7),
+        (lambda: lk.show_feature_maps(np.ones((5, 6, 6)), list("abcde"), ncols=2), 3, 2, (1.5 * 2, 1.5 * 3 * 1.2), 5),
+    ],
+)
+def test_grids_keep_their_size_and_layout(draw, nrows, ncols, figsize, n):
+    import matplotlib.pyplot as plt
+
+    fig = draw()
+    assert tuple(fig.get_size_inches()) == pytest.approx(figsize, abs=1e-12)
+    assert len(fig.axes) == nrows * ncols
+    assert sum(bool(ax.images) for ax in fig.axes) == n and all(ax.images for ax in fig.axes[:n])  # filled row by row
+    assert not any(ax.axison for ax in fig.axes)
+    ref = _hand_made_grid(nrows, ncols, figsize)
+    for ax, ref_ax in zip(fig.axes, ref.axes):  # same panels in the same places, before tight_layout
+        assert ax.get_subplotspec().get_geometry() == ref_ax.get_subplotspec().get_geometry()
+    plt.close("all")
+
+
+def test_frame_grid_keeps_its_size():
+    from lessonkit.interactive import frame_grid
+
+    fig = frame_grid([np.zeros((60, 80, 3), np.uint8)] * 5, list("abcde"), ncols=2, dpi=40)
+    assert tuple(fig.get_size_inches()) == pytest.approx((2 * 80 / 40, 3 * (60 / 40 + 0.3)))
+    assert len(fig.axes) == 6 and [ax.get_title() for ax in fig.axes[:5]] == list("abcde")
+    assert fig.get_layout_engine() is not None  # constrained layout, not registered with pyplot
+
+
+def test_panel_grid_rejects_bad_arguments():
+    from lessonkit.plot import _panel_grid
+
+    with pytest.raises(TypeError, match="ncols must be an int, got float"):
+        _panel_grid(3, None, ncols=2.0, figsize=lambda r, c: (c, r))
+    with pytest.raises(ValueError, match="no images to show"):
+        _panel_grid(0, None, ncols=2, figsize=lambda r, c: (c, r))
+    with pytest.raises(ValueError, match="got 3 maps but 2 titles"):
+        _panel_grid(3, ["a", "b"], ncols=2, figsize=lambda r, c: (c, r), what="maps")
