@@ -5,7 +5,7 @@ augmentation costs"). The usual way to augment is per sample, inside a
 dataset's ``__getitem__``: one image at a time, in Python, on the CPU. The
 helpers here transform a whole batch ``(N, C, H, W)`` at once, with a different
 random draw per image, on whatever device the batch lives on, so they can run
-inside the training loop: ``lk.fit(..., batch_transform=RandomShift(4))``.
+inside the training loop: ``lk.fit(..., batch_transform=RandomTranslate(4))``.
 
 Every batch transform is a callable ``(x, y) -> (x, y)``. Geometric ones keep
 the labels; :class:`MixUp` and :class:`CutMix` turn integer labels into soft
@@ -23,15 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ._utils import check_batch, check_choice, check_int, check_number, check_probability, check_tensor
+from .data import _base_and_indices
 from .shift import translate
 
 __all__ = [
-    "random_shift",
-    "random_hflip",
     "affine",
-    "random_affine",
-    "RandomShift",
-    "RandomFlip",
+    "horizontal_flip",
+    "RandomTranslate",
+    "RandomHorizontalFlip",
     "RandomAffine",
     "Compose",
     "MixUp",
@@ -45,104 +45,30 @@ __all__ = [
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-# --------------------------------------------------------------------------
-# Validation helpers
-# --------------------------------------------------------------------------
-
-
-def _check_batch(x: torch.Tensor, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be a batch of shape (N, C, H, W), got {tuple(x.shape)}")
-    if not x.dtype.is_floating_point:
-        raise TypeError(f"{name} must be a float tensor (convert uint8 images first), got {x.dtype}")
-
-
-def _check_nonneg_int(value: int, name: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-
-
-def _check_prob(p: float, name: str = "p") -> None:
-    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
-
-
 def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> torch.Tensor:
     return torch.rand(n, generator=generator, dtype=torch.float64) * (high - low) + low
 
 
 # --------------------------------------------------------------------------
-# Functional batched transforms
+# Deterministic functionals, one per random transform, paired by name as in
+# torchvision.transforms.v2: RandomTranslate <-> lessonkit.translate (shift.py),
+# RandomHorizontalFlip <-> horizontal_flip, RandomAffine <-> affine.
 # --------------------------------------------------------------------------
 
 
-def random_shift(
-    x: torch.Tensor,
-    max_shift: int,
-    *,
-    axis: str = "x",
-    fill: float | Sequence[float] = 0.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Move each image of a batch by its own random whole-pixel shift.
-
-    Each shift is drawn uniformly from the integers ``-max_shift .. max_shift``
-    (the same distribution as :class:`PerSampleShift`).
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        Float batch ``(N, C, H, W)`` on any device.
-    max_shift : int
-        Largest shift in pixels (0 = identity).
-    axis : {"x", "y", "both"}
-        Shift horizontally, vertically, or both (independent draws).
-    fill : float or sequence of C floats
-        Value of uncovered pixels (``-mean/std`` is black for normalised data).
-    generator : torch.Generator, optional
-        A CPU generator, for reproducible draws.
-
-    Returns
-    -------
-    torch.Tensor
-        Same shape, device and dtype.
-
-    Examples
-    --------
-    >>> x = torch.zeros(8, 1, 28, 28)
-    >>> random_shift(x, 4).shape
-    torch.Size([8, 1, 28, 28])
-
-    Introduced in lesson 05; made fast in lesson 07.
-    """
-    _check_batch(x)
-    _check_nonneg_int(max_shift, "max_shift")
-    if axis not in ("x", "y", "both"):
-        raise ValueError(f"axis must be 'x', 'y' or 'both', got {axis!r}")
-    n = x.shape[0]
-    zeros = torch.zeros(n, dtype=torch.long)
-    dx = torch.randint(-max_shift, max_shift + 1, (n,), generator=generator) if axis in ("x", "both") else zeros
-    dy = torch.randint(-max_shift, max_shift + 1, (n,), generator=generator) if axis in ("y", "both") else zeros
-    return translate(x, dx, dy, fill=fill, mode="fill")
-
-
-def random_hflip(x: torch.Tensor, p: float = 0.5, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mirror each image left-right with probability ``p``, independently.
+def horizontal_flip(x: torch.Tensor) -> torch.Tensor:
+    """Mirror every image of a batch left-right (the functional of :class:`RandomHorizontalFlip`).
 
     Examples
     --------
     >>> x = torch.arange(3.).view(1, 1, 1, 3)
-    >>> random_hflip(x, p=1.0)[0, 0, 0].tolist()
+    >>> horizontal_flip(x)[0, 0, 0].tolist()
     [2.0, 1.0, 0.0]
 
-    Introduced in lesson 06.
+    Introduced in lesson 04.
     """
-    _check_batch(x)
-    _check_prob(p)
-    flip = (torch.rand(x.shape[0], generator=generator) < p).to(x.device).view(-1, 1, 1, 1)
-    return torch.where(flip, x.flip(-1), x)
+    check_batch("x", x)
+    return x.flip(-1)
 
 
 def _per_sample(value: float | Sequence[float] | torch.Tensor, n: int, name: str) -> torch.Tensor:
@@ -166,8 +92,9 @@ def affine(
 ) -> torch.Tensor:
     """Apply an affine map to each image of a batch (one map per image allowed).
 
-    The map is ``translate ∘ rotate(angle) ∘ shear ∘ scale`` about the image
-    centre. ``angle`` in degrees, counter-clockwise as seen on screen (like
+    The functional of :class:`RandomAffine`. The map is
+    ``translate ∘ rotate(angle) ∘ shear ∘ scale`` about the image centre.
+    ``angle`` in degrees, counter-clockwise as seen on screen (like
     ``torchvision.transforms.v2.functional.rotate``; note that torchvision's
     functional ``affine`` counts its angle clockwise); ``translate`` in pixels
     ``(dx, dy)`` (right, down); ``shear`` in degrees, parallel to the x axis,
@@ -191,9 +118,8 @@ def affine(
 
     Introduced in lesson 06.
     """
-    _check_batch(x)
-    if mode not in ("bilinear", "nearest"):
-        raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode!r}")
+    check_batch("x", x)
+    check_choice("mode", mode, ("bilinear", "nearest"))
     n, c, h, w = x.shape
     ang = torch.deg2rad(_per_sample(angle, n, "angle"))
     sc = _per_sample(scale, n, "scale")
@@ -237,69 +163,60 @@ def _range(value: float | tuple[float, float], name: str, symmetric: bool) -> tu
                 raise ValueError(f"{name} must be non-negative, got {value}")
             return (-float(value), float(value))
         return (float(value), float(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] <= value[1]:
-        return (float(value[0]), float(value[1]))
-    raise ValueError(f"{name} must be a number or a (min, max) pair with min <= max, got {value!r}")
-
-
-def random_affine(
-    x: torch.Tensor,
-    degrees: float | tuple[float, float] = 0.0,
-    translate: tuple[float, float] | None = None,
-    scale: tuple[float, float] | None = None,
-    shear: float | tuple[float, float] | None = None,
-    *,
-    fill: float | Sequence[float] = 0.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Batched counterpart of ``torchvision.transforms.v2.RandomAffine``.
-
-    Each image gets its own draw: angle uniform in ``degrees`` (a number ``d``
-    means ``(-d, d)``), translation uniform in ``±translate[0]·W`` and
-    ``±translate[1]·H`` pixels, scale uniform in ``scale``, x-shear uniform in
-    ``shear`` degrees.
-
-    Examples
-    --------
-    >>> random_affine(torch.rand(4, 3, 16, 16), degrees=15, translate=(0.1, 0.1)).shape
-    torch.Size([4, 3, 16, 16])
-
-    Introduced in lesson 06.
-    """
-    _check_batch(x)
-    n, _, h, w = x.shape
-    lo, hi = _range(degrees, "degrees", symmetric=True)
-    ang = _uniform(n, lo, hi, generator)
-    t = torch.zeros(n, 2, dtype=torch.float64)
-    if translate is not None:
-        if len(translate) != 2 or not all(0.0 <= v <= 1.0 for v in translate):
-            raise ValueError(f"translate must be a pair of fractions in [0, 1], got {translate!r}")
-        t[:, 0] = _uniform(n, -translate[0] * w, translate[0] * w, generator)
-        t[:, 1] = _uniform(n, -translate[1] * h, translate[1] * h, generator)
-    sc = torch.ones(n, dtype=torch.float64)
-    if scale is not None:
-        slo, shi = _range(scale, "scale", symmetric=False)
-        if slo <= 0:
-            raise ValueError(f"scale must be positive, got {scale!r}")
-        sc = _uniform(n, slo, shi, generator)
-    sh = torch.zeros(n, dtype=torch.float64)
-    if shear is not None:
-        a, b = _range(shear, "shear", symmetric=True)
-        sh = _uniform(n, a, b, generator)
-    return affine(x, ang, t, sc, sh, fill=fill)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        lo, hi = (check_number(f"{name}[{i}]", v) for i, v in enumerate(value))
+        if lo <= hi:
+            return (float(lo), float(hi))
+        raise ValueError(f"{name} must be a number or a (min, max) pair with min <= max, got {value!r}")
+    raise TypeError(f"{name} must be a number or a (min, max) pair, got {type(value).__name__} {value!r}")
 
 
 # --------------------------------------------------------------------------
-# (x, y) -> (x, y) batch transforms for lk.fit(batch_transform=...)
+# Random batch transforms. Each draws its parameters per image and applies its
+# functional; called on a batch ``x`` it returns the new batch, called on
+# ``(x, y)`` it returns ``(x, y)`` (the form lk.fit(batch_transform=...) uses).
 # --------------------------------------------------------------------------
 
 
-class RandomShift:
-    """Batch transform: :func:`random_shift`, labels unchanged.
+class _RandomBatchTransform:
+    """Shared calling convention: ``t(x) -> x`` and ``t(x, y) -> (x, y)``, labels unchanged."""
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        out = self.transform(x)
+        return out if y is None else (out, y)
+
+
+class RandomTranslate(_RandomBatchTransform):
+    """Move each image of a batch by its own random whole-pixel shift (functional: :func:`lessonkit.translate`).
+
+    Each shift is drawn uniformly from the integers ``-max_shift .. max_shift``
+    (the same distribution as :class:`PerSampleShift`).
+
+    Parameters
+    ----------
+    max_shift : int
+        Largest shift in pixels (0 = identity).
+    axis : {"x", "y", "both"}
+        Shift horizontally, vertically, or both (independent draws).
+    fill : float or sequence of C floats
+        Value of uncovered pixels (``-mean/std`` is black for normalised data).
+    generator : torch.Generator, optional
+        A CPU generator, for reproducible draws.
+
+    Call it on a float batch ``(N, C, H, W)`` on any device (returns the
+    shifted batch, same shape, device and dtype), or on ``(x, y)`` as a batch
+    transform of :func:`lessonkit.fit` (returns ``(shifted x, y)``).
 
     Examples
     --------
-    >>> x, y = RandomShift(2)(torch.zeros(4, 1, 8, 8), torch.arange(4))
+    >>> x = torch.arange(4.).view(1, 1, 1, 4).expand(8, 1, 1, 4)
+    >>> moved = RandomTranslate(1, generator=torch.Generator().manual_seed(0))(x)
+    >>> moved.shape
+    torch.Size([8, 1, 1, 4])
+    >>> x, y = RandomTranslate(2)(torch.zeros(4, 1, 8, 8), torch.arange(4))
     >>> y.tolist()
     [0, 1, 2, 3]
 
@@ -307,37 +224,67 @@ class RandomShift:
     """
 
     def __init__(self, max_shift: int, axis: str = "x", fill: float | Sequence[float] = 0.0, generator: torch.Generator | None = None) -> None:
-        _check_nonneg_int(max_shift, "max_shift")
-        if axis not in ("x", "y", "both"):
-            raise ValueError(f"axis must be 'x', 'y' or 'both', got {axis!r}")
-        self.max_shift, self.axis, self.fill, self.generator = max_shift, axis, fill, generator
+        self.max_shift = check_int("max_shift", max_shift, minimum=0)
+        self.axis = check_choice("axis", axis, ("x", "y", "both"))
+        self.fill, self.generator = fill, generator
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return random_shift(x, self.max_shift, axis=self.axis, fill=self.fill, generator=self.generator), y
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch("x", x)
+        n, k = x.shape[0], self.max_shift
+        zeros = torch.zeros(n, dtype=torch.long)
+        dx = torch.randint(-k, k + 1, (n,), generator=self.generator) if self.axis in ("x", "both") else zeros
+        dy = torch.randint(-k, k + 1, (n,), generator=self.generator) if self.axis in ("y", "both") else zeros
+        return translate(x, dx, dy, fill=self.fill, mode="fill")
 
     def __repr__(self) -> str:
-        return f"RandomShift(max_shift={self.max_shift}, axis={self.axis!r})"
+        return f"RandomTranslate(max_shift={self.max_shift}, axis={self.axis!r})"
 
 
-class RandomFlip:
-    """Batch transform: :func:`random_hflip`, labels unchanged.
+class RandomHorizontalFlip(_RandomBatchTransform):
+    """Mirror each image of a batch left-right with probability ``p``, independently (functional: :func:`horizontal_flip`).
+
+    Called on a batch ``x`` it returns the new batch; on ``(x, y)``, ``(new x, y)``.
+
+    Examples
+    --------
+    >>> x = torch.arange(3.).view(1, 1, 1, 3)
+    >>> RandomHorizontalFlip(p=1.0)(x)[0, 0, 0].tolist()
+    [2.0, 1.0, 0.0]
+    >>> RandomHorizontalFlip(p=0.0)(x, torch.tensor([7]))[1].tolist()
+    [7]
 
     Introduced in lesson 04.
     """
 
     def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
-        _check_prob(p)
-        self.p, self.generator = p, generator
+        self.p = check_probability("p", p)
+        self.generator = generator
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return random_hflip(x, self.p, generator=self.generator), y
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch("x", x)
+        flip = (torch.rand(x.shape[0], generator=self.generator) < self.p).to(x.device).view(-1, 1, 1, 1)
+        return torch.where(flip, horizontal_flip(x), x)
 
     def __repr__(self) -> str:
-        return f"RandomFlip(p={self.p})"
+        return f"RandomHorizontalFlip(p={self.p})"
 
 
-class RandomAffine:
-    """Batch transform: :func:`random_affine`, labels unchanged.
+class RandomAffine(_RandomBatchTransform):
+    """Batched counterpart of ``torchvision.transforms.v2.RandomAffine`` (functional: :func:`affine`).
+
+    Each image gets its own draw: angle uniform in ``degrees`` (a number ``d``
+    means ``(-d, d)``), translation uniform in ``±translate[0]·W`` and
+    ``±translate[1]·H`` pixels, scale uniform in ``scale``, x-shear uniform in
+    ``shear`` degrees. Called on a batch ``x`` it returns the new batch; on
+    ``(x, y)``, ``(new x, y)``.
+
+    Examples
+    --------
+    >>> RandomAffine(degrees=15, translate=(0.1, 0.1))(torch.rand(4, 3, 16, 16)).shape
+    torch.Size([4, 3, 16, 16])
+    >>> x = torch.rand(2, 1, 8, 8)
+    >>> torch.allclose(RandomAffine()(x), x, atol=1e-6)  # no range given: the identity
+    True
 
     Introduced in lesson 06.
     """
@@ -345,30 +292,76 @@ class RandomAffine:
     def __init__(self, degrees: float | tuple[float, float] = 0.0, translate: tuple[float, float] | None = None,
                  scale: tuple[float, float] | None = None, shear: float | tuple[float, float] | None = None,
                  fill: float | Sequence[float] = 0.0, generator: torch.Generator | None = None) -> None:
-        _range(degrees, "degrees", symmetric=True)  # validate early
+        self.degrees = _range(degrees, "degrees", symmetric=True)
+        if translate is not None:
+            if not isinstance(translate, (tuple, list)):
+                raise TypeError(f"translate must be a pair of fractions, got {type(translate).__name__}")
+            if len(translate) != 2 or not all(0.0 <= check_number("translate", v) <= 1.0 for v in translate):
+                raise ValueError(f"translate must be a pair of fractions in [0, 1], got {translate!r}")
+        if scale is not None and _range(scale, "scale", symmetric=False)[0] <= 0:
+            raise ValueError(f"scale must be positive, got {scale!r}")
+        if shear is not None:
+            _range(shear, "shear", symmetric=True)
         self.kwargs = dict(degrees=degrees, translate=translate, scale=scale, shear=shear, fill=fill)
         self.generator = generator
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return random_affine(x, **self.kwargs, generator=self.generator), y
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch("x", x)
+        degrees, translate, scale, shear = (self.kwargs[k] for k in ("degrees", "translate", "scale", "shear"))
+        generator = self.generator
+        n, _, h, w = x.shape
+        lo, hi = _range(degrees, "degrees", symmetric=True)
+        ang = _uniform(n, lo, hi, generator)
+        t = torch.zeros(n, 2, dtype=torch.float64)
+        if translate is not None:
+            t[:, 0] = _uniform(n, -translate[0] * w, translate[0] * w, generator)
+            t[:, 1] = _uniform(n, -translate[1] * h, translate[1] * h, generator)
+        sc = torch.ones(n, dtype=torch.float64)
+        if scale is not None:
+            slo, shi = _range(scale, "scale", symmetric=False)
+            sc = _uniform(n, slo, shi, generator)
+        sh = torch.zeros(n, dtype=torch.float64)
+        if shear is not None:
+            a, b = _range(shear, "shear", symmetric=True)
+            sh = _uniform(n, a, b, generator)
+        return affine(x, ang, t, sc, sh, fill=self.kwargs["fill"])
 
     def __repr__(self) -> str:
         return f"RandomAffine({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items() if k != 'fill')})"
 
 
 class Compose:
-    """Chain batch transforms: ``Compose([RandomShift(2), RandomFlip()])``.
+    """Chain batch transforms: ``Compose([RandomTranslate(2), RandomHorizontalFlip()])``.
 
-    Introduced in lesson 06.
+    Like the transforms it chains, it takes a batch ``x`` (returns the new
+    batch) or ``(x, y)`` (returns ``(x, y)``, for :func:`lessonkit.fit`'s
+    ``batch_transform``); in the second form the chain may hold
+    :class:`MixUp` and :class:`CutMix`.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> both = Compose([RandomTranslate(1, generator=g), RandomHorizontalFlip(p=1.0)])
+    >>> x, y = both(torch.zeros(4, 1, 8, 8), torch.arange(4))
+    >>> x.shape, y.tolist()
+    (torch.Size([4, 1, 8, 8]), [0, 1, 2, 3])
+
+    Introduced in lesson 04.
     """
 
     def __init__(self, transforms: Sequence[BatchTransform]) -> None:
+        if isinstance(transforms, (str, bytes)) or not isinstance(transforms, Sequence):
+            raise TypeError(f"transforms must be a list of transforms, got {type(transforms).__name__}")
         for t in transforms:
             if not callable(t):
                 raise TypeError(f"every transform must be callable (x, y) -> (x, y), got {type(t).__name__}")
         self.transforms = list(transforms)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        if y is None:
+            for t in self.transforms:
+                x = t(x)
+            return x
         for t in self.transforms:
             x, y = t(x, y)
         return x, y
@@ -394,8 +387,10 @@ def _soft_labels(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     raise ValueError(f"labels must be (N,) class indices or (N, {num_classes}) soft labels, got {y.dtype} {tuple(y.shape)}")
 
 
-def _check_pair(x: torch.Tensor, y: torch.Tensor, num_classes: int, perm: torch.Tensor) -> torch.Tensor:
-    _check_batch(x)
+def _check_mix_args(x: torch.Tensor, y: torch.Tensor, num_classes: int, perm: torch.Tensor) -> torch.Tensor:
+    check_batch("x", x)
+    check_tensor("y", y, ndim=(1, 2), layout="(N,) or (N, num_classes)")
+    check_tensor("perm", perm, ndim=1, layout=f"({x.shape[0]},)")
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"x has {x.shape[0]} images but y has {y.shape[0]} labels")
     if perm.shape != (x.shape[0],) or perm.dtype.is_floating_point:
@@ -417,9 +412,8 @@ def mixup(x: torch.Tensor, y: torch.Tensor, lam: float, perm: torch.Tensor, num_
 
     Introduced in lesson 06.
     """
-    if not 0.0 <= lam <= 1.0:
-        raise ValueError(f"lam must be in [0, 1], got {lam}")
-    soft = _check_pair(x, y, num_classes, perm)
+    check_probability("lam", lam)
+    soft = _check_mix_args(x, y, num_classes, perm)
     perm = perm.to(x.device)
     return lam * x + (1 - lam) * x[perm], lam * soft + (1 - lam) * soft[perm]
 
@@ -439,7 +433,7 @@ def cutmix(x: torch.Tensor, y: torch.Tensor, box: tuple[int, int, int, int], per
 
     Introduced in lesson 06.
     """
-    soft = _check_pair(x, y, num_classes, perm)
+    soft = _check_mix_args(x, y, num_classes, perm)
     h, w = x.shape[-2:]
     top, left, bh, bw = (int(v) for v in box)
     if not (0 <= top and 0 <= left and bh >= 0 and bw >= 0 and top + bh <= h and left + bw <= w):
@@ -466,10 +460,8 @@ class MixUp:
     """
 
     def __init__(self, alpha: float = 0.2, num_classes: int = 10, generator: torch.Generator | None = None) -> None:
-        if not isinstance(alpha, (int, float)) or alpha <= 0:
-            raise ValueError(f"alpha must be a positive number, got {alpha!r}")
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        check_number("alpha", alpha, minimum=0, strict_minimum=True)
+        check_int("num_classes", num_classes, minimum=2)
         self.alpha, self.num_classes, self.generator = float(alpha), num_classes, generator
         self.last_lam: float | None = None
 
@@ -500,7 +492,16 @@ class CutMix(MixUp):
 
     The box has the image's aspect ratio, a uniformly random centre, and is
     clipped at the border; the label weight uses the clipped area, so it
-    matches the pixels exactly.
+    matches the pixels exactly (``last_lam``).
+
+    Examples
+    --------
+    >>> cut = CutMix(num_classes=3, generator=torch.Generator().manual_seed(0))
+    >>> x, y = cut(torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 0]))
+    >>> y.shape, torch.allclose(y.sum(1), torch.ones(4))
+    (torch.Size([4, 3]), True)
+    >>> torch.allclose(y.max(1).values.min(), torch.tensor(max(cut.last_lam, 1 - cut.last_lam)))
+    True
 
     Introduced in lesson 06.
     """
@@ -509,7 +510,7 @@ class CutMix(MixUp):
         super().__init__(alpha, num_classes, generator)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_batch(x)
+        check_batch("x", x)
         h, w = x.shape[-2:]
         lam = self._lam()
         r = math.sqrt(1.0 - lam)
@@ -536,7 +537,7 @@ class PerSampleShift:
 
     The classic way: called in a dataset's ``__getitem__``, once per image.
     Draws ``dx`` (and/or ``dy``) uniformly from ``-max_shift .. max_shift``,
-    like :func:`random_shift`, and applies it with
+    like :class:`RandomTranslate`, and applies it with
     ``torchvision.transforms.v2.functional.affine``.
 
     Examples
@@ -549,10 +550,9 @@ class PerSampleShift:
     """
 
     def __init__(self, max_shift: int, axis: str = "x", fill: float = 0, generator: torch.Generator | None = None) -> None:
-        _check_nonneg_int(max_shift, "max_shift")
-        if axis not in ("x", "y", "both"):
-            raise ValueError(f"axis must be 'x', 'y' or 'both', got {axis!r}")
-        self.max_shift, self.axis, self.fill, self.generator = max_shift, axis, fill, generator
+        self.max_shift = check_int("max_shift", max_shift, minimum=0)
+        self.axis = check_choice("axis", axis, ("x", "y", "both"))
+        self.fill, self.generator = fill, generator
 
     def draw(self) -> tuple[int, int]:
         """One random ``(dx, dy)``."""
@@ -574,37 +574,52 @@ class PerSampleShift:
 class PILAugmentedDataset(Dataset):
     """The textbook augmented dataset: PIL image → transform → tensor, in ``__getitem__``.
 
-    Wraps a dataset with ``.images`` (uint8 ``(N, C, H, W)``), ``.targets``,
-    ``.mean`` and ``.std`` (a :class:`lessonkit.TensorImageDataset`). Each item
-    is converted to a PIL image, passed through ``transform`` (any PIL
-    transform), then to a normalised float tensor.
+    Wraps a :class:`lessonkit.TensorImageDataset` (uint8 ``.images``
+    ``(N, C, H, W)``, ``.targets``, ``.mean``, ``.std``), or a ``Subset`` (of a
+    ``Subset`` ...) of one, as :func:`lessonkit.as_tensors` does: a subset's
+    items are those of its indices, in order. Each item is converted to a PIL
+    image, passed through ``transform`` (any PIL transform), then to a
+    normalised float tensor.
+
+    Examples
+    --------
+    >>> from lessonkit import TensorImageDataset
+    >>> from torch.utils.data import Subset
+    >>> images = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8)
+    >>> base = TensorImageDataset(images, torch.arange(6), [str(i) for i in range(6)], (0.5,), (0.25,))
+    >>> part = PILAugmentedDataset(Subset(Subset(base, [5, 4, 3]), [2, 0]), PerSampleShift(0))
+    >>> x, y = part[0]
+    >>> len(part), y, x.shape, torch.allclose(x, (images[3].float() / 255 - 0.5) / 0.25)
+    (2, 3, torch.Size([1, 8, 8]), True)
 
     Introduced in lesson 07.
     """
 
     def __init__(self, base, transform: Callable | None = None) -> None:
-        for attr in ("images", "targets", "mean", "std"):
-            if not hasattr(base, attr):
-                raise TypeError(f"base must have .{attr} (a TensorImageDataset), got {type(base).__name__}")
-        if base.images.dtype != torch.uint8 or base.images.ndim != 4:
-            raise ValueError(f"base.images must be uint8 (N, C, H, W), got {base.images.dtype} {tuple(base.images.shape)}")
+        dataset, indices = _base_and_indices(base)
+        images = check_tensor("base.images", dataset.images, ndim=4, layout="(N, C, H, W)")
+        if images.dtype != torch.uint8:
+            raise TypeError(f"base.images must be uint8 (N, C, H, W), got dtype {images.dtype}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable (a PIL transform) or None, got {type(transform).__name__}")
         self.base, self.transform = base, transform
-        self.classes = getattr(base, "classes", None)
-        self.targets = base.targets
-        self._mean = torch.tensor(base.mean).view(-1, 1, 1)
-        self._std = torch.tensor(base.std).view(-1, 1, 1)
+        self.classes = getattr(dataset, "classes", None)
+        targets = torch.as_tensor(dataset.targets)
+        self.images = images if indices is None else images[indices]
+        self.targets = targets if indices is None else targets[indices]
+        self._mean = torch.tensor(dataset.mean).view(-1, 1, 1)
+        self._std = torch.tensor(dataset.std).view(-1, 1, 1)
 
     def __len__(self) -> int:
-        return len(self.base.images)
+        return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         from PIL import Image
         from torchvision.transforms.v2 import functional as TF
 
-        arr = self.base.images[index].numpy()
+        arr = self.images[index].numpy()
         img = Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0))
         if self.transform is not None:
             img = self.transform(img)
         x = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)
         return (x - self._mean) / self._std, int(self.targets[index])
-

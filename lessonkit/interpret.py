@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._utils import check_batch, check_int, check_number, check_type
 from .progress import progress
 from .train import _device_of, _to_host, eval_mode
 
@@ -53,10 +54,8 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
 
     Introduced in lesson 09.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if not isinstance(name, str):
-        raise TypeError(f"layer name must be a str, got {type(name).__name__}")
+    check_type("model", model, nn.Module)
+    check_type("name", name, str)
     modules = dict(model.named_modules())
     if name not in modules or name == "":
         names = [n for n in modules if n]
@@ -117,15 +116,6 @@ def capture_activations(model: nn.Module, layers: str | Sequence[str], *, detach
             h.remove()
 
 
-def _check_images(x: torch.Tensor, who: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{who} expects images as a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"{who} expects a batch of images of shape (N, C, H, W), got shape {tuple(x.shape)}")
-    if not x.dtype.is_floating_point:
-        raise TypeError(f"{who} expects a floating-point tensor, got {x.dtype}")
-
-
 def feature_maps(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str]) -> dict[str, torch.Tensor]:
     """The outputs of the named layers for input ``x`` (eval mode, no gradients).
 
@@ -149,7 +139,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str])
 
     Introduced in lesson 09.
     """
-    _check_images(x, "feature_maps")
+    check_batch("x", x)
     names = [layers] if isinstance(layers, str) else list(layers)
     with eval_mode(model), capture_activations(model, names) as acts, torch.no_grad():
         model(x.to(_device_of(model)))
@@ -224,15 +214,12 @@ def maximize_activation(
     Introduced in lesson 09.
     """
     get_layer(model, layer)  # a missing name fails here, before any work
-    if not isinstance(channel, int) or isinstance(channel, bool):
-        raise TypeError(f"channel must be an int, got {type(channel).__name__}")
+    check_int("channel", channel)
     for name, v in dict(in_channels=in_channels, size=size, steps=steps).items():
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if not isinstance(upscaling_steps, int) or upscaling_steps < 0:
-        raise ValueError(f"upscaling_steps must be an int >= 0, got {upscaling_steps!r}")
-    if upscaling_factor < 1.0:
-        raise ValueError(f"upscaling_factor must be >= 1, got {upscaling_factor}")
+        check_int(name, v, minimum=1)
+    check_int("upscaling_steps", upscaling_steps, minimum=0)
+    check_number("upscaling_factor", upscaling_factor, minimum=1.0)
+    check_int("seed", seed)
     dev = _device_of(model)
     m = torch.tensor(mean if mean is not None else [0.0] * in_channels).view(1, -1, 1, 1)
     s = torch.tensor(std if std is not None else [1.0] * in_channels).view(1, -1, 1, 1)
@@ -359,7 +346,7 @@ def class_activation_map(
 
     Introduced in lesson 09.
     """
-    _check_images(x, "class_activation_map")
+    check_batch("x", x)
     fc = get_layer(model, classifier)
     if not isinstance(fc, nn.Linear):
         raise TypeError(f"classifier {classifier!r} must be an nn.Linear, got {type(fc).__name__}")
@@ -425,7 +412,7 @@ def grad_cam(
 
     Introduced in lesson 09.
     """
-    _check_images(x, "grad_cam")
+    check_batch("x", x)
     with eval_mode(model):
         with capture_activations(model, layer, detach=False) as acts, torch.enable_grad():
             logits = model(x.to(_device_of(model)))

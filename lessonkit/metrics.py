@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ._utils import check_int, check_tensor
 from .train import topk_accuracy
 
 __all__ = ["topk_error", "confusion_matrix", "per_class_accuracy"]
@@ -59,10 +60,9 @@ def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, num_class
 
     Introduced in lesson 04.
     """
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if not isinstance(predictions, torch.Tensor) or not isinstance(targets, torch.Tensor):
-        raise TypeError("predictions and targets must be torch tensors")
+    check_int("num_classes", num_classes, minimum=1)
+    check_tensor("predictions", predictions, ndim=(1, 2), layout="(N,) or (N, num_classes)")
+    check_tensor("targets", targets, ndim=1, layout="(N,)")
     if predictions.ndim == 2:
         if predictions.shape[1] != num_classes:
             raise ValueError(f"logits must have {num_classes} columns, got shape {tuple(predictions.shape)}")
@@ -91,7 +91,8 @@ def per_class_accuracy(cm: torch.Tensor) -> torch.Tensor:
 
     Introduced in lesson 04.
     """
-    if not isinstance(cm, torch.Tensor) or cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"cm must be a square (C, C) tensor, got {getattr(cm, 'shape', type(cm).__name__)}")
+    check_tensor("cm", cm, ndim=2, layout="(C, C)")
+    if cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be a square (C, C) tensor, got shape {tuple(cm.shape)}")
     rows = cm.sum(dim=1).double()
     return torch.where(rows > 0, cm.diagonal().double() / rows.clamp(min=1), torch.full_like(rows, float("nan")))

@@ -47,7 +47,9 @@ def glue(name: str, value: Any, display: bool = True) -> None:
 
     Examples
     --------
-    >>> glue("answer", "42", display=False)   # doctest: +SKIP
+    >>> glue("answer", "42", display=False)   # recorded for the prose, nothing shown
+    >>> glue("answer", "42")                  # outside a notebook: shown as IPython shows it
+    '42'
     """
     if not isinstance(name, str):
         raise TypeError(f"glue name must be a str, got {type(name).__name__}")
@@ -120,8 +122,7 @@ def check_close(name: str, value: float, expected: float, tol: float, *, profile
     ...
     AssertionError: validation accuracy = 0.52 is outside its tolerance: expected 0.871 ± 0.02 (fast profile)
     """
-    from .profile import PROFILES
-    from .profile import profile as current_profile
+    from .profile import PROFILES, current_profile
 
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")

@@ -16,7 +16,9 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-__all__ = ["Profile", "device", "profile", "seed_everything", "seed_worker", "setup"]
+from ._utils import check_int
+
+__all__ = ["Profile", "current_profile", "device", "seed_everything", "seed_worker", "setup"]
 
 PROFILE_ENV = "LESSONKIT_PROFILE"
 PROFILES = ("fast", "full")
@@ -31,6 +33,8 @@ def device() -> torch.device:
     --------
     >>> device().type in {"cuda", "mps", "cpu"}
     True
+
+    Introduced in lesson 00.
     """
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -46,6 +50,18 @@ class Profile:
 
     Use :meth:`choose` to pick a size for the current profile, so that each
     notebook states both sizes side by side in one place.
+
+    Examples
+    --------
+    >>> PROFILE = Profile("fast")
+    >>> PROFILE.is_fast, PROFILE.choose(fast=2, full=20), str(PROFILE)
+    (True, 2, 'fast')
+    >>> Profile("slow")
+    Traceback (most recent call last):
+    ...
+    ValueError: profile must be one of ('fast', 'full'), got 'slow'
+
+    Introduced in lesson 00.
     """
 
     name: str
@@ -73,7 +89,7 @@ class Profile:
         return self.name
 
 
-def profile(dev: torch.device | None = None) -> Profile:
+def current_profile(dev: torch.device | None = None) -> Profile:
     """Resolve the execution profile.
 
     ``LESSONKIT_PROFILE`` (``fast`` or ``full``) wins when set; otherwise the
@@ -83,6 +99,19 @@ def profile(dev: torch.device | None = None) -> Profile:
     ----------
     dev : torch.device, optional
         The device the notebook will use (default: :func:`device`).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["LESSONKIT_PROFILE"] = "fast"
+    >>> current_profile().name
+    'fast'
+    >>> del os.environ["LESSONKIT_PROFILE"]
+    >>> current_profile(torch.device("cuda")).name, current_profile(torch.device("cpu")).name
+    ('full', 'fast')
+    >>> os.environ["LESSONKIT_PROFILE"] = "fast"
+
+    Introduced in lesson 00 (:func:`setup` calls it).
     """
     value = os.environ.get(PROFILE_ENV, "").strip().lower()
     if value:
@@ -101,9 +130,18 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
     The generator is meant for ``DataLoader(generator=...)`` and
     ``random_split``, so that shuffling is reproducible too.
+
+    Examples
+    --------
+    >>> g = seed_everything(0)
+    >>> a = torch.rand(2)
+    >>> _ = seed_everything(0)
+    >>> torch.equal(a, torch.rand(2)), torch.equal(torch.rand(2, generator=g), a)
+    (True, True)
+
+    Introduced in lesson 00.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    check_int("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -117,6 +155,17 @@ def seed_worker(worker_id: int) -> None:
 
     PyTorch seeds each worker's torch RNG from the loader's generator; this
     propagates that seed to ``random`` and NumPy, which PyTorch does not.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(3)  # what PyTorch does in a worker
+    >>> seed_worker(0)
+    >>> a = np.random.rand()
+    >>> np.random.seed(3)
+    >>> a == np.random.rand()
+    True
+
+    Introduced in lesson 00 (:func:`lessonkit.make_loader` passes it).
     """
     worker_seed = torch.initial_seed() % 2**32
     np.random.seed(worker_seed)
@@ -151,11 +200,19 @@ def setup(seed: int = 0, *, verbose: bool = True) -> tuple[Profile, torch.device
     Returns
     -------
     (Profile, torch.device)
+
+    Examples
+    --------
+    >>> PROFILE, DEVICE = setup(0, verbose=False)
+    >>> isinstance(PROFILE, Profile), DEVICE == device()
+    (True, True)
+
+    Introduced in lesson 00.
     """
     seed_everything(seed)
     _inline_figures()
     dev = device()
-    prof = profile(dev)
+    prof = current_profile(dev)
     if verbose:
         print(f"lessonkit profile: {prof.name} | device: {dev.type} | seed: {seed}")
     return prof, dev

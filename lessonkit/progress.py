@@ -17,18 +17,41 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress", "progress_enabled"]
+# Nothing here is public: lessonkit's own loops use :func:`progress`, lessons
+# never call it. (Exported, ``lk.progress`` would hide this module, as a
+# function called ``profile`` used to hide ``lessonkit.profile``.)
+__all__: list[str] = []
 
 PROGRESS_ENV = "LESSONKIT_PROGRESS"
 
 
 def progress_enabled() -> bool:
-    """False when ``LESSONKIT_PROGRESS`` is ``0``, ``false``, ``no`` or ``off``."""
+    """False when ``LESSONKIT_PROGRESS`` is ``0``, ``false``, ``no`` or ``off``.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["LESSONKIT_PROGRESS"] = "0"
+    >>> progress_enabled()
+    False
+
+    Introduced in lesson 00.
+    """
     return os.environ.get(PROGRESS_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def progress(iterable: Iterable | None = None, **kwargs: Any) -> tqdm:
-    """``tqdm.auto.tqdm(iterable, **kwargs)``, disabled when progress is off."""
+    """``tqdm.auto.tqdm(iterable, **kwargs)``, disabled when progress is off.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["LESSONKIT_PROGRESS"] = "0"
+    >>> [i for i in progress(range(3), desc="demo")]
+    [0, 1, 2]
+
+    Introduced in lesson 00.
+    """
     kwargs.setdefault("disable", not progress_enabled())
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, **kwargs)

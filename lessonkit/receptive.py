@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._utils import check_int, check_pair, check_shape, check_type
 from .train import _device_of
 
 __all__ = ["RFLayer", "receptive_field", "empirical_receptive_field", "input_gradient"]
@@ -59,6 +60,14 @@ class RFLayer:
     start : float
         Input coordinate of the centre of output unit 0's receptive field
         (negative when padding puts it outside the image).
+
+    Examples
+    --------
+    >>> layer = receptive_field([(3, 1), (2, 2)])[-1]
+    >>> layer.size, layer.jump, layer.start
+    (4, 2, 1.5)
+
+    Introduced in lesson 03.
     """
 
     name: str
@@ -191,7 +200,7 @@ def _probe_model(model: nn.Module) -> nn.Module:
     return probe
 
 
-def input_gradient(model: nn.Module, input_shape: Sequence[int], *, position: tuple[int, int] | None = None, channel: int = 0, probe: bool = True, n_samples: int = 1, seed: int = 0) -> torch.Tensor:
+def input_gradient(model: nn.Module, in_shape: Sequence[int], *, position: tuple[int, int] | None = None, channel: int = 0, probe: bool = True, n_samples: int = 1, seed: int = 0) -> torch.Tensor:
     """Gradient of one output unit with respect to the input, summed over channels.
 
     Introduced in lesson 03.
@@ -200,7 +209,7 @@ def input_gradient(model: nn.Module, input_shape: Sequence[int], *, position: tu
     ----------
     model : nn.Module
         Maps ``(N, C, H, W)`` to ``(N, C', H', W')``.
-    input_shape : (C, H, W)
+    in_shape : (C, H, W)
     position : (row, col), optional
         Output unit; default the centre of the output map.
     channel : int
@@ -217,17 +226,28 @@ def input_gradient(model: nn.Module, input_shape: Sequence[int], *, position: tu
     Returns
     -------
     torch.Tensor
-        ``(H, W)`` map of gradient magnitudes.
+        ``(H, W)`` map of gradient magnitudes, float64, on the CPU.
+
+    Examples
+    --------
+    >>> g = input_gradient(nn.Conv2d(1, 1, 3), (1, 7, 7))  # the centre unit sees the 3 x 3 centre
+    >>> (g > 0).sum().item(), (g[2:5, 2:5] > 0).all().item()
+    (9, True)
     """
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+    check_type("model", model, nn.Module)
+    in_shape = check_shape("in_shape", in_shape)
+    check_int("channel", channel, minimum=0)
+    check_int("n_samples", n_samples, minimum=1)
+    check_int("seed", seed)
+    if position is not None:
+        position = check_pair("position", position, minimum=0)
     net = _probe_model(model) if probe else model
     device = torch.device("cpu") if probe else _device_of(model)
     gen = torch.Generator().manual_seed(seed)
-    total = torch.zeros(tuple(input_shape[1:]), dtype=torch.float64)
+    total = torch.zeros(tuple(in_shape[1:]), dtype=torch.float64)
     dtype = torch.float64 if probe else next((p.dtype for p in model.parameters()), torch.float32)
     for _ in range(1 if probe else n_samples):
-        x = torch.ones(1, *input_shape, dtype=dtype) if probe else torch.randn(1, *input_shape, generator=gen).to(device, dtype)
+        x = torch.ones(1, *in_shape, dtype=dtype) if probe else torch.randn(1, *in_shape, generator=gen).to(device, dtype)
         x.requires_grad_(True)
         y = net(x)
         if y.ndim != 4:
@@ -242,7 +262,7 @@ def input_gradient(model: nn.Module, input_shape: Sequence[int], *, position: tu
     return total / (1 if probe else n_samples)
 
 
-def empirical_receptive_field(model: nn.Module, input_shape: Sequence[int], *, position: tuple[int, int] | None = None, channel: int = 0) -> tuple[tuple[int, int], tuple[int, int]]:
+def empirical_receptive_field(model: nn.Module, in_shape: Sequence[int], *, position: tuple[int, int] | None = None, channel: int = 0) -> tuple[tuple[int, int], tuple[int, int]]:
     """The receptive field measured from input gradients.
 
     The bounding box of the input pixels on which the output unit's gradient
@@ -261,7 +281,7 @@ def empirical_receptive_field(model: nn.Module, input_shape: Sequence[int], *, p
     >>> empirical_receptive_field(net, (1, 32, 32))[0]
     (8, 8)
     """
-    g = input_gradient(model, input_shape, position=position, channel=channel, probe=True)
+    g = input_gradient(model, in_shape, position=position, channel=channel, probe=True)
     rows = torch.nonzero(g.sum(1) > 0).flatten()
     cols = torch.nonzero(g.sum(0) > 0).flatten()
     if len(rows) == 0:

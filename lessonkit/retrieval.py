@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._utils import check_int, check_number, check_type
 
 __all__ = [
     "SearchIndex",
@@ -67,6 +68,7 @@ def l2_normalize(x: ArrayLike, eps: float = 1e-12) -> torch.Tensor:
     >>> l2_normalize(torch.tensor([[3.0, 4.0]]))
     tensor([[0.6000, 0.8000]])
     """
+    check_number("eps", eps, minimum=0, strict_minimum=True)
     return F.normalize(_as_float_matrix(x, "x"), dim=1, eps=eps)
 
 
@@ -96,6 +98,7 @@ class SearchIndex:
     """
 
     def __init__(self, features: ArrayLike, labels: ArrayLike | Sequence[int] | None = None, *, normalize: bool = True) -> None:
+        check_type("normalize", normalize, bool)
         feats = _as_float_matrix(features, "features")
         if feats.shape[0] == 0:
             raise ValueError("the reference set is empty: an index needs at least one feature vector")
@@ -139,12 +142,8 @@ class SearchIndex:
         q = _as_float_matrix(queries, "queries")
         if q.shape[1] != self.dim:
             raise ValueError(f"queries have {q.shape[1]} dimensions but the reference features have {self.dim}")
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
-            raise TypeError(f"k must be an int, got {type(k).__name__}")
-        if not 1 <= k <= len(self):
-            raise ValueError(f"k must be between 1 and the number of reference vectors ({len(self)}), got {k}")
-        if block < 1:
-            raise ValueError(f"block must be positive, got {block}")
+        k = check_int("k", k, minimum=1, maximum=len(self))  # at most the number of reference vectors
+        block = check_int("block", block, minimum=1)
         q = l2_normalize(q.detach().to("cpu", torch.float32))
         scores = torch.empty(q.shape[0], k, dtype=torch.float32)
         indices = torch.empty(q.shape[0], k, dtype=torch.int64)
@@ -173,8 +172,7 @@ def _check_retrieved(retrieved: ArrayLike, query_labels: ArrayLike | Sequence[in
     y = _as_labels(query_labels, "query_labels", r.shape[0])
     if r.dtype.is_floating_point:
         raise TypeError(f"retrieved labels must be integers, got dtype {r.dtype}")
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= r.shape[1]:
-        raise ValueError(f"k must be between 1 and the number of retrieved columns ({r.shape[1]}), got {k!r}")
+    k = check_int("k", k, minimum=1, maximum=r.shape[1])  # at most the number of retrieved columns
     if r.shape[0] == 0:
         raise ValueError("no queries: retrieved labels have 0 rows")
     return r[:, :k].long(), y
@@ -244,10 +242,13 @@ def knn_predict(retrieved: ArrayLike, k: int, num_classes: int | None = None) ->
     [1, 0]
     """
     r = torch.as_tensor(np.asarray(retrieved) if not isinstance(retrieved, torch.Tensor) else retrieved.detach().cpu())
-    if r.ndim != 2 or r.dtype.is_floating_point:
-        raise ValueError(f"retrieved labels must be an integer array of shape (Q, K), got {r.dtype} {tuple(r.shape)}")
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= r.shape[1]:
-        raise ValueError(f"k must be between 1 and the number of retrieved columns ({r.shape[1]}), got {k!r}")
+    if r.dtype.is_floating_point or r.dtype == torch.bool:
+        raise TypeError(f"retrieved labels must be integers, got dtype {r.dtype}")
+    if r.ndim != 2:
+        raise ValueError(f"retrieved labels must have shape (Q, K), got {tuple(r.shape)}")
+    k = check_int("k", k, minimum=1, maximum=r.shape[1])  # at most the number of retrieved columns
+    if num_classes is not None:
+        num_classes = check_int("num_classes", num_classes, minimum=1)
     r = r[:, :k].long()
     if (r < 0).any():
         raise ValueError("labels must be non-negative")
@@ -290,11 +291,21 @@ def retrieval_metrics(
     -------
     dict
         Keys like ``"P@5"``, ``"R@5"``, ``"kNN@5"``.
+
+    Examples
+    --------
+    >>> index = SearchIndex(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), labels=[0, 0, 1])
+    >>> retrieval_metrics(index, torch.tensor([[1.0, 0.05], [0.1, 1.0]]), [0, 1], ks=(1, 2))
+    {'P@1': 1.0, 'R@1': 0.75, 'kNN@1': 1.0, 'P@2': 0.75, 'R@2': 1.0, 'kNN@2': 1.0}
     """
+    check_type("index", index, SearchIndex)
     if index.labels is None:
         raise ValueError("retrieval_metrics needs an index built with labels")
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Sequence):
+        raise TypeError(f"ks must be a sequence of ints such as (1, 5, 10), got {type(ks).__name__}")
     if not ks:
-        raise ValueError("ks must name at least one k")
+        raise ValueError("ks must name at least one k, got an empty sequence")
+    ks = [check_int(f"ks[{i}]", k, minimum=1, maximum=len(index)) for i, k in enumerate(ks)]
     retrieved = index.search_labels(queries, max(ks))
     out: dict[str, float] = {}
     for k in ks:

@@ -5,19 +5,19 @@ trouser a trouser whether it sits in the middle of the picture or three pixels
 to the left. These helpers move images by whole pixels (:func:`translate`),
 record a model's class probabilities as one image moves
 (:func:`shift_probabilities`) and its accuracy on a whole test set moved by
-each amount (:func:`accuracy_vs_shift`). Lesson 07 reuses :func:`translate`
-inside the batched augmentation of :mod:`lessonkit.augment`.
+each amount (:func:`accuracy_vs_shift`). :func:`translate` is the functional
+of the batched augmentation :class:`lessonkit.RandomTranslate`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
-from .train import eval_mode
-from .train import _model_device
+from ._utils import check_batch, check_choice, check_image, check_int, check_tensor
+from .train import _model_device, eval_mode
 
 __all__ = ["translate", "shift_probabilities", "accuracy_vs_shift"]
 
@@ -76,12 +76,8 @@ def translate(
 
     Introduced in lesson 05.
     """
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if images.ndim not in (3, 4):
-        raise ValueError(f"images must have shape (C, H, W) or (N, C, H, W), got {tuple(images.shape)}")
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    check_tensor("images", images, ndim=(3, 4), layout="(C, H, W) or (N, C, H, W)")
+    check_choice("mode", mode, _MODES)
     single = images.ndim == 3
     x = images.unsqueeze(0) if single else images
     n, c, h, w = x.shape
@@ -103,14 +99,14 @@ def translate(
     return out[0] if single else out
 
 
-def _check_shifts(shifts: Sequence[int]) -> list[int]:
+def _shift_list(shifts: Sequence[int]) -> list[int]:
+    """``shifts`` as a non-empty list of ints (pixels)."""
+    if isinstance(shifts, (str, bytes)) or not isinstance(shifts, Iterable):
+        raise TypeError(f"shifts must be a sequence of ints (pixels), got {type(shifts).__name__}")
     shifts = list(shifts)
     if not shifts:
-        raise ValueError("shifts must name at least one shift")
-    for s in shifts:
-        if not isinstance(s, int) or isinstance(s, bool):
-            raise TypeError(f"shifts must be ints (pixels), got {s!r}")
-    return shifts
+        raise ValueError("shifts must name at least one shift, got an empty sequence")
+    return [check_int(f"shifts[{i}]", s) for i, s in enumerate(shifts)]
 
 
 @torch.no_grad()
@@ -152,11 +148,9 @@ def shift_probabilities(
 
     Introduced in lesson 05.
     """
-    if not isinstance(image, torch.Tensor) or image.ndim != 3:
-        raise ValueError(f"image must be one (C, H, W) tensor, got {getattr(image, 'shape', type(image).__name__)}")
-    if axis not in ("x", "y"):
-        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
-    shifts = _check_shifts(shifts)
+    check_image("image", image)
+    check_choice("axis", axis, ("x", "y"))
+    shifts = _shift_list(shifts)
     dev = _model_device(model)
     batch = image.unsqueeze(0).expand(len(shifts), *image.shape).to(dev)
     s = torch.tensor(shifts)
@@ -208,17 +202,15 @@ def accuracy_vs_shift(
 
     Introduced in lesson 05.
     """
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"images must be an (N, C, H, W) tensor, got {getattr(images, 'shape', type(images).__name__)}")
-    if not isinstance(targets, torch.Tensor) or targets.shape != (images.shape[0],):
-        raise ValueError(f"targets must have shape ({images.shape[0]},), got {getattr(targets, 'shape', None)}")
+    check_batch("images", images)
+    check_tensor("targets", targets, ndim=1, layout=f"({images.shape[0]},)")
+    if targets.shape != (images.shape[0],):
+        raise ValueError(f"targets must have shape ({images.shape[0]},), got shape {tuple(targets.shape)}")
     if targets.dtype.is_floating_point:
-        raise TypeError(f"targets must be integer class indices, got {targets.dtype}")
-    if axis not in ("x", "y"):
-        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    shifts = _check_shifts(shifts)
+        raise TypeError(f"targets must be integer class indices, got dtype {targets.dtype}")
+    check_choice("axis", axis, ("x", "y"))
+    check_int("batch_size", batch_size, minimum=1)
+    shifts = _shift_list(shifts)
     dev = _model_device(model)
     targets = targets.to(dev)
     accs = []

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .train import _device_of
+from ._utils import check_int, check_type
+from .train import _device_of, eval_mode
 
 __all__ = ["LayerSummary", "ModelSummary", "count_mult_adds", "count_parameters", "summarize"]
 
@@ -54,6 +55,15 @@ class LayerSummary:
         Multiply-adds the row accounts for (see :func:`summarize`).
     expanded : bool
         Whether the module's children are listed as rows of their own.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())
+    >>> row = summarize(net, (1, 1, 8, 8)).rows[1]
+    >>> row.name, row.kind, row.output_shape, row.params, row.mult_adds
+    ('0', 'Conv2d', (1, 4, 6, 6), 40, 1296)
+
+    Introduced in lesson 03.
     """
 
     name: str
@@ -86,6 +96,17 @@ class ModelSummary:
     total_mult_adds : int
         Multiply-adds of one forward pass of the given input (FLOPs / 2).
     input_size : tuple of int
+        The input batch shape ``(N, C, H, W)``, as torchinfo's ``input_size``.
+
+    Examples
+    --------
+    >>> stats = summarize(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()), (1, 1, 8, 8))
+    >>> stats.total_params, stats.trainable_params, stats.total_mult_adds, stats.input_size
+    (40, 40, 1296, (1, 1, 8, 8))
+    >>> print(str(stats).splitlines()[1])
+    Input: [1, 1, 8, 8]
+
+    Introduced in lesson 03.
     """
 
     rows: tuple[LayerSummary, ...]
@@ -127,31 +148,13 @@ class ModelSummary:
 
 
 def _check_args(model: object, input_size: object) -> tuple[int, ...]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if (
-        isinstance(input_size, (str, bytes))
-        or not isinstance(input_size, Sequence)
-        or len(input_size) == 0
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in input_size)
-    ):
-        raise ValueError(f"input_size must be a sequence of positive ints such as (1, 3, 32, 32), got {input_size!r}")
-    return tuple(input_size)
-
-
-class _Training:
-    """Run a forward pass in eval mode (no batch-norm statistics updated), then restore each module's mode."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.modes = [(m, m.training) for m in model.modules()]
-
-    def __enter__(self) -> None:
-        self.model.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        for m, mode in self.modes:
-            m.train(mode)
+    """``model`` a module, ``input_size`` a batch shape such as ``(1, 3, 32, 32)``."""
+    check_type("model", model, nn.Module)
+    if isinstance(input_size, (str, bytes)) or not isinstance(input_size, Sequence):
+        raise TypeError(f"input_size must be a sequence of ints such as (1, 3, 32, 32), got {type(input_size).__name__}")
+    if len(input_size) == 0:
+        raise ValueError("input_size must be a batch shape such as (1, 3, 32, 32), got ()")
+    return tuple(check_int(f"input_size[{i}]", v, minimum=1) for i, v in enumerate(input_size))
 
 
 def _measure(model: nn.Module, input_size: tuple[int, ...], device: str | torch.device | None) -> tuple[int, dict[int, int], dict[int, tuple[int, ...]]]:
@@ -177,7 +180,7 @@ def _measure(model: nn.Module, input_size: tuple[int, ...], device: str | torch.
         handles.append(m.register_forward_hook(post_hook))
     try:
         x = torch.zeros(input_size, device=device if device is not None else _device_of(model))
-        with _Training(model), torch.no_grad(), counter:
+        with eval_mode(model), torch.no_grad(), counter:
             model(x)
     finally:
         for h in handles:
@@ -257,8 +260,7 @@ def summarize(model: nn.Module, input_size: Sequence[int], *, depth: int = 3, de
     (80, 48672)
     """
     size = _check_args(model, input_size)
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-        raise ValueError(f"depth must be an int >= 0, got {depth!r}")
+    check_int("depth", depth, minimum=0)
     total, inclusive, shapes = _measure(model, size, device)
 
     rows: list[LayerSummary] = []
@@ -298,7 +300,6 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     >>> count_parameters(nn.Linear(3, 2))
     (8, 8)
     """
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"expected an nn.Module, got {type(module).__name__}")
+    check_type("module", module, nn.Module)
     params = list(module.parameters())
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)

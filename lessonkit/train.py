@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ._utils import check_int, check_tensor, check_type
+from .data import DeviceLoader
 from .progress import progress
 
 __all__ = ["History", "fit", "evaluate", "topk_accuracy", "predict", "eval_mode"]
@@ -57,16 +59,14 @@ def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: Sequence[int] 
 
     Introduced in lesson 00.
     """
-    if logits.ndim != 2:
-        raise ValueError(f"logits must have shape (N, C), got {tuple(logits.shape)}")
-    if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
-        raise ValueError(f"targets must have shape ({logits.shape[0]},), got {tuple(targets.shape)}")
+    check_tensor("logits", logits, ndim=2, layout="(N, C)")
+    check_tensor("targets", targets, ndim=1, layout=f"({logits.shape[0]},)")
+    if targets.shape[0] != logits.shape[0]:
+        raise ValueError(f"targets must have shape ({logits.shape[0]},), got shape {tuple(targets.shape)}")
     if targets.dtype.is_floating_point:
-        raise TypeError(f"targets must be integer class indices, got {targets.dtype}")
+        raise TypeError(f"targets must be integer class indices, got dtype {targets.dtype}")
     n_classes = logits.shape[1]
-    for kk in k:
-        if not 1 <= kk <= n_classes:
-            raise ValueError(f"k must be between 1 and the number of classes ({n_classes}), got {kk}")
+    k = _check_ks(k, n_classes)
     if logits.shape[0] == 0:
         return [float("nan") for _ in k]
     top = logits.topk(max(k), dim=1).indices
@@ -74,12 +74,30 @@ def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, k: Sequence[int] 
     return [hits[:, :kk].any(dim=1).float().mean().item() for kk in k]
 
 
+def _check_ks(k: Sequence[int], n_classes: int) -> tuple[int, ...]:
+    """The ``k`` of a top-k metric: a non-empty sequence of ints in ``[1, n_classes]``."""
+    if isinstance(k, (str, bytes)) or not isinstance(k, Sequence):
+        raise TypeError(f"k must be a sequence of ints such as (1, 5), got {type(k).__name__}")
+    if not k:
+        raise ValueError("k must name at least one k, got an empty sequence")
+    return tuple(check_int("k", kk, minimum=1, maximum=n_classes) for kk in k)
+
+
 @dataclass
 class History:
     """Per-epoch metrics recorded by :func:`fit`.
 
     Each attribute is a list with one value per epoch; ``val_*`` stay empty
-    when no validation loader is given.
+    when no validation data is given. ``lr`` is the learning rate of each
+    epoch (of the optimiser's first parameter group).
+
+    Examples
+    --------
+    >>> h = History(train_loss=[0.9, 0.5], train_acc=[0.6, 0.8])
+    >>> h.epochs, h.as_dict()["train_loss"]
+    (2, [0.9, 0.5])
+
+    Introduced in lesson 00.
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -90,9 +108,11 @@ class History:
 
     @property
     def epochs(self) -> int:
+        """Number of epochs recorded."""
         return len(self.train_loss)
 
     def as_dict(self) -> dict[str, list[float]]:
+        """The metrics as a dict of lists (copies)."""
         return {k: list(v) for k, v in vars(self).items()}
 
 
@@ -102,10 +122,27 @@ def _to(batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _model_device(model: nn.Module) -> torch.device:
-    """:func:`interpret._device_of`, after checking that ``model`` is a module."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    """:func:`_device_of`, after checking that ``model`` is a module."""
+    check_type("model", model, nn.Module)
     return _device_of(model)
+
+
+def _is_pair(data: object) -> bool:
+    """Whether ``data`` is an ``(images, targets)`` pair of tensors rather than a loader."""
+    return isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)
+
+
+def _loader(data: Iterable, name: str, batch_size: int | None, *, shuffle: bool, device: torch.device, seed: int) -> Iterable:
+    """``data`` itself, or for an ``(images, targets)`` pair a :class:`lessonkit.DeviceLoader` on ``device``."""
+    if not _is_pair(data):
+        if batch_size is not None:
+            raise ValueError(f"batch_size applies to an (images, targets) pair of tensors; {name} is a loader "
+                             f"({type(data).__name__}) that has its own batch size, so leave batch_size out")
+        return data
+    if batch_size is None:
+        raise ValueError(f"{name} is an (images, targets) pair of tensors: give its batch_size")
+    check_int("batch_size", batch_size, minimum=1)
+    return DeviceLoader(tuple(data), batch_size, shuffle=shuffle, device=device, seed=seed)
 
 
 def _run_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
@@ -130,6 +167,8 @@ def evaluate(
     device: torch.device | str | None = None,
     k: Sequence[int] = (1,),
     loss_fn: Callable | None = None,
+    *,
+    batch_size: int | None = None,
 ) -> dict[str, float]:
     """Loss and top-k accuracy of ``model`` over ``loader``.
 
@@ -139,14 +178,18 @@ def evaluate(
     Parameters
     ----------
     model : nn.Module
-    loader : iterable of (x, y) batches
-        On any device: each batch is moved to the model's device.
+    loader : iterable of (x, y) batches, or an ``(images, targets)`` pair of tensors
+        Batches on any device: each is moved to the model's device. A pair
+        is cut into batches of ``batch_size``, in order, by a
+        :class:`lessonkit.DeviceLoader` on the model's device.
     device : torch.device or str, optional
         The model's device (default). Another device raises ``ValueError``:
         this function does not move the model.
     k : sequence of int
     loss_fn : callable, optional
         Default: cross-entropy.
+    batch_size : int, optional
+        Only (and required) for an ``(images, targets)`` pair.
 
     Returns
     -------
@@ -159,9 +202,17 @@ def evaluate(
     >>> evaluate(nn.Linear(3, 3), data, k=(1, 3))["top3"]
     1.0
 
+    The same data as a pair of tensors, cut into batches of 2:
+
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(3, 3))
+    >>> images = torch.zeros(4, 1, 1, 3)  # (N, C, H, W)
+    >>> evaluate(net, (images, torch.tensor([0, 1, 2, 0])), k=(1, 3), batch_size=2)["top3"]
+    1.0
+
     Introduced in lesson 00.
     """
     device = _run_device(model, device)
+    loader = _loader(loader, "loader", batch_size, shuffle=False, device=device, seed=0)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     total, loss_sum = 0, 0.0
     hits = [0.0 for _ in k]
@@ -215,6 +266,9 @@ def fit(
     val_loader: Iterable | None = None,
     *,
     epochs: int,
+    batch_size: int | None = None,
+    val_batch_size: int | None = None,
+    seed: int = 0,
     optimizer: torch.optim.Optimizer | None = None,
     lr: float = 1e-3,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
@@ -230,9 +284,20 @@ def fit(
     ----------
     model : nn.Module
         Moved to ``device`` (default: the device of its parameters).
-    train_loader, val_loader : iterable of (x, y) batches
+    train_loader, val_loader : iterable of (x, y) batches, or an ``(images, targets)`` pair of tensors
+        A pair is turned into a :class:`lessonkit.DeviceLoader` on ``device``:
+        the training pair shuffled each epoch by a generator seeded with
+        ``seed``, the validation pair in order. ``fit(model, (x, y), epochs=3,
+        batch_size=64)`` is ``fit(model, DeviceLoader((x, y), 64, shuffle=True,
+        device=device, seed=0), epochs=3)``, batch for batch.
     epochs : int
         At least 1.
+    batch_size : int, optional
+        Batch size of a training pair (required for one; not allowed with a loader).
+    val_batch_size : int, optional
+        Batch size of a validation pair (default: ``batch_size``).
+    seed : int
+        Seed of the shuffling of a training pair (default 0).
     optimizer : torch.optim.Optimizer, optional
         Default: Adam with learning rate ``lr``.
     scheduler : LRScheduler, optional
@@ -267,13 +332,27 @@ def fit(
     >>> fit(nn.Linear(3, 2), data, epochs=2).epochs
     2
 
+    Tensors in memory, batched (and shuffled with ``seed``) by ``fit`` itself:
+
+    >>> x, y = torch.randn(20, 1, 2, 2), torch.randint(0, 2, (20,))
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    >>> h = fit(net, (x, y), (x, y), epochs=2, batch_size=8, seed=0)
+    >>> len(h.val_acc)
+    2
+
     Introduced in lesson 00.
     """
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    check_int("epochs", epochs, minimum=1)
+    check_int("seed", seed)
     if amp is not None and not isinstance(amp, bool):
         raise TypeError(f"amp must be True, False or None (automatic: on for CUDA), got {amp!r}")
     device = torch.device(device) if device is not None else _model_device(model)
+    train_loader = _loader(train_loader, "train_loader", batch_size, shuffle=True, device=device, seed=seed)
+    if val_loader is not None:
+        val_size = val_batch_size if val_batch_size is not None or not _is_pair(val_loader) else batch_size
+        val_loader = _loader(val_loader, "val_loader", val_size, shuffle=False, device=device, seed=0)
+    elif val_batch_size is not None:
+        raise ValueError("val_batch_size is given but there is no validation data (val_loader)")
     use_amp = device.type == "cuda" if amp is None else amp
     if use_amp and device.type != "cuda":
         raise ValueError(

@@ -16,14 +16,12 @@ from lessonkit.augment import (
     PerSampleShift,
     PILAugmentedDataset,
     RandomAffine,
-    RandomFlip,
-    RandomShift,
+    RandomHorizontalFlip,
+    RandomTranslate,
     affine,
     cutmix,
+    horizontal_flip,
     mixup,
-    random_affine,
-    random_hflip,
-    random_shift,
 )
 
 
@@ -39,10 +37,10 @@ def _read_dx(x):
     return x.amax(dim=(1, 2)).argmax(dim=1) - w // 2
 
 
-def test_random_shift_is_uniform_on_integers_like_the_per_sample_version():
+def test_random_translate_is_uniform_on_integers_like_the_per_sample_version():
     k, n = 3, 3000
     g = torch.Generator().manual_seed(0)
-    batched = _read_dx(random_shift(_dot_images(n), k, generator=g)).numpy()
+    batched = _read_dx(RandomTranslate(k, generator=g)(_dot_images(n))).numpy()
     per_sample_t = PerSampleShift(k, generator=torch.Generator().manual_seed(1))
     img = Image.fromarray((_dot_images(1)[0, 0].numpy() * 255).astype(np.uint8))
     per_sample = np.array([np.argmax(np.asarray(per_sample_t(img)).max(axis=0)) - 7 for _ in range(n)])
@@ -58,16 +56,16 @@ def test_random_shift_is_uniform_on_integers_like_the_per_sample_version():
     assert chi2_contingency(table).pvalue > 1e-3
 
 
-def test_random_shift_equals_torchvision_affine_for_the_same_shift():
+def test_random_translate_equals_torchvision_affine_for_the_same_shift():
     x = torch.rand(1, 1, 10, 12)
     for d in (-3, 0, 2):
         ref = TF.affine(x, angle=0.0, translate=[d, 0], scale=1.0, shear=[0.0, 0.0], fill=0.0)
         torch.testing.assert_close(lk.translate(x, dx=d), ref)
 
 
-def test_random_shift_preserves_labels_shape_device_and_dtype():
+def test_random_translate_preserves_labels_shape_device_and_dtype():
     x, y = torch.rand(16, 3, 8, 8, dtype=torch.float64), torch.arange(16)
-    x2, y2 = RandomShift(2, axis="both")(x, y)
+    x2, y2 = RandomTranslate(2, axis="both")(x, y)
     assert x2.shape == x.shape and x2.dtype == x.dtype and x2.device == x.device
     assert torch.equal(y2, y)
     # every output row is a shifted copy of its own input (content moves, never mixes images)
@@ -75,15 +73,16 @@ def test_random_shift_preserves_labels_shape_device_and_dtype():
         assert any(torch.equal(x2[i], lk.translate(x[i], dx=a, dy=b)) for a in range(-2, 3) for b in range(-2, 3))
 
 
-def test_random_hflip_flips_about_half_and_only_whole_images():
+def test_random_horizontal_flip_flips_about_half_and_only_whole_images():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2000, 1, 3, 4)
-    out = random_hflip(x, 0.5, generator=g)
+    out = RandomHorizontalFlip(0.5, generator=g)(x)
+    assert torch.equal(horizontal_flip(x), x.flip(-1)) and torch.equal(horizontal_flip(x)[..., 0], x[..., -1])
     flipped = (out == x.flip(-1)).flatten(1).all(1)
     same = (out == x).flatten(1).all(1)
     assert (flipped | same).all()
     assert abs(flipped.float().mean().item() - 0.5) < 0.05
-    x2, y2 = RandomFlip(0.0)(x, torch.zeros(2000, dtype=torch.long))
+    x2, y2 = RandomHorizontalFlip(0.0)(x, torch.zeros(2000, dtype=torch.long))
     assert torch.equal(x2, x)
 
 
@@ -109,7 +108,7 @@ def test_affine_rot90_is_exact_and_counter_clockwise():
 
 def test_random_affine_identity_ranges_and_fill():
     x = torch.rand(4, 2, 8, 8)
-    torch.testing.assert_close(random_affine(x), x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(RandomAffine()(x), x, atol=1e-5, rtol=0)
     out = affine(x, translate=(8.0, 0.0), fill=[-1.0, 3.0], mode="nearest")
     assert (out[:, 0] == -1).all() and (out[:, 1] == 3).all()
     _, y = RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=5)(x, torch.arange(4))
@@ -173,14 +172,61 @@ def test_mix_rejects_bad_input():
         cutmix(torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), (2, 2, 4, 4), torch.tensor([1, 0]), 2)
     with pytest.raises(ValueError, match="alpha"):
         MixUp(alpha=0)
-    with pytest.raises(TypeError, match="float tensor"):
-        random_shift(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), 1)
+    with pytest.raises(TypeError, match="floating-point tensor"):
+        RandomTranslate(1)(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-        random_hflip(torch.zeros(1, 4, 4))
+        RandomHorizontalFlip()(torch.zeros(1, 4, 4))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        horizontal_flip(torch.zeros(1, 4, 4))
     with pytest.raises(ValueError, match="max_shift"):
-        RandomShift(-1)
+        RandomTranslate(-1)
     with pytest.raises(ValueError, match="probability"):
-        RandomFlip(1.5)
+        RandomHorizontalFlip(1.5)
+
+
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda: RandomTranslate(1.5), TypeError),            # not an int
+        (lambda: RandomTranslate(2, axis="z"), ValueError),
+        (lambda: RandomHorizontalFlip("half"), TypeError),
+        (lambda: RandomAffine(degrees=(10, -10)), ValueError),
+        (lambda: RandomAffine(degrees="10"), TypeError),
+        (lambda: RandomAffine(translate=(0.1, 2.0)), ValueError),
+        (lambda: MixUp(alpha="0.2"), TypeError),
+        (lambda: MixUp(num_classes=2.0), TypeError),
+        (lambda: MixUp(num_classes=1), ValueError),
+        (lambda: PerSampleShift(True), TypeError),
+        (lambda: Compose(RandomTranslate(1)), TypeError),     # one transform, not a list
+        (lambda: affine(torch.rand(2, 1, 4, 4), mode="cubic"), ValueError),
+        (lambda: mixup(torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), 1.5, torch.tensor([1, 0]), 2), ValueError),
+        (lambda: PILAugmentedDataset([1, 2, 3]), TypeError),
+    ],
+)
+def test_bad_arguments_raise_typeerror_for_the_type_and_valueerror_for_the_value(call, error):
+    with pytest.raises(error):
+        call()
+
+
+def test_random_transforms_take_a_batch_or_a_batch_and_labels_with_the_same_draws():
+    x, y = torch.rand(16, 3, 8, 8), torch.arange(16)
+    for make in (lambda g: RandomTranslate(3, axis="both", fill=-1.0, generator=g),
+                 lambda g: RandomHorizontalFlip(generator=g),
+                 lambda g: RandomAffine(degrees=20, translate=(0.1, 0.2), scale=(0.8, 1.2), shear=10, generator=g),
+                 lambda g: Compose([RandomTranslate(1, generator=g), RandomHorizontalFlip(generator=g)])):
+        alone = make(torch.Generator().manual_seed(7))(x)
+        paired, labels = make(torch.Generator().manual_seed(7))(x, y)
+        assert torch.equal(alone, paired) and torch.equal(labels, y)
+        assert not torch.equal(alone, x)  # it did something
+
+
+def test_random_translate_applies_lessonkit_translate_with_its_draws():
+    # The class's functional is lessonkit.translate: replay the draws, compare bitwise.
+    x = torch.rand(10, 2, 6, 7)
+    out = RandomTranslate(2, axis="both", fill=0.5, generator=torch.Generator().manual_seed(3))(x)
+    g = torch.Generator().manual_seed(3)
+    dx, dy = torch.randint(-2, 3, (10,), generator=g), torch.randint(-2, 3, (10,), generator=g)
+    assert torch.equal(out, lk.translate(x, dx, dy, fill=0.5))
 
 
 def _tiny_dataset(n=12):
@@ -215,11 +261,24 @@ def test_pil_dataset_without_transform_equals_tensor_dataset():
         assert pil[i][1] == ds[i][1]
 
 
+def test_pil_dataset_accepts_a_subset_of_a_subset_like_as_tensors():
+    ds = _tiny_dataset()
+    nested = lk.subset(lk.train_val_split(ds, 3)[0], 5)  # a Subset of a Subset
+    pil = PILAugmentedDataset(nested)
+    assert len(pil) == len(nested) == 5
+    x, y = as_tensors(nested)
+    for i in range(5):
+        torch.testing.assert_close(pil[i][0], nested[i][0])  # the subset's own item ...
+        torch.testing.assert_close(pil[i][0], x[i])          # ... and as_tensors' row
+        assert pil[i][1] == nested[i][1] == int(y[i])
+    assert pil.targets.tolist() == y.tolist()
+
+
 def test_compose_and_fit_accept_batch_transforms():
     torch.manual_seed(0)
     x = torch.randn(32, 1, 8, 8)
     y = torch.randint(0, 3, (32,))
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
     loader = DeviceLoader((x, y), batch_size=8, shuffle=True)
-    h = lk.fit(model, loader, epochs=1, batch_transform=Compose([RandomShift(1), RandomFlip(), MixUp(num_classes=3)]))
+    h = lk.fit(model, loader, epochs=1, batch_transform=Compose([RandomTranslate(1), RandomHorizontalFlip(), MixUp(num_classes=3)]))
     assert h.epochs == 1 and np.isfinite(h.train_loss[0])

@@ -287,7 +287,7 @@ def test_fit_trains_on_the_device_from_cpu_or_device_batches(loader_kind, augmen
         g = torch.Generator().manual_seed(1)
         return {
             None: None,
-            "shift+flip": lambda x, y: lk.RandomFlip(0.5, generator=g)(*lk.RandomShift(2, generator=g)(x, y)),
+            "shift+flip": lambda x, y: lk.RandomHorizontalFlip(0.5, generator=g)(*lk.RandomTranslate(2, generator=g)(x, y)),
             "affine": lk.RandomAffine(10.0, translate=(0.1, 0.1), generator=g),
             "mixup": lk.MixUp(0.4, num_classes=3, generator=g),
             "cutmix": lk.CutMix(1.0, num_classes=3, generator=g),
@@ -603,6 +603,8 @@ COVERED = {
     "transfer_model": "test_transfer_model_puts_the_new_head_on_the_backbones_device",
     "TransferNet": "test_transfer_model_puts_the_new_head_on_the_backbones_device",
     "PretrainedModel": "test_classify_on_the_device (PretrainedModel.classify)",
+    "SimilarityFinder": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device",
+    "reference_features": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device (the finder's features)",
     # No data: they only read or flag parameters, or the model's structure.
     "receptive_field": "no data: layer geometry only",
     "count_parameters": "no data",
@@ -610,6 +612,7 @@ COVERED = {
     "unfreeze": "no data",
     "get_layer": "no data",
     "eval_mode": "no data",
+    "cache_key": "no data: hashes the backbone's weights",
 }
 _MODEL_PARAMETERS = {"model", "backbone", "module", "pm", "layers", "net"}
 

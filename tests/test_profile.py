@@ -19,22 +19,22 @@ def test_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
 
 def test_profile_defaults_to_full_on_gpu_and_fast_elsewhere(monkeypatch):
     monkeypatch.delenv("LESSONKIT_PROFILE", raising=False)
-    assert lk.profile(torch.device("cuda")).name == "full"
-    assert lk.profile(torch.device("cpu")).name == "fast"
-    assert lk.profile(torch.device("mps")).name == "fast"
+    assert lk.current_profile(torch.device("cuda")).name == "full"
+    assert lk.current_profile(torch.device("cpu")).name == "fast"
+    assert lk.current_profile(torch.device("mps")).name == "fast"
 
 
 @pytest.mark.parametrize("value, expected", [("fast", "fast"), ("FULL", "full"), (" full ", "full")])
 def test_profile_environment_variable_wins(monkeypatch, value, expected):
     monkeypatch.setenv("LESSONKIT_PROFILE", value)
-    assert lk.profile(torch.device("cpu")).name == expected
-    assert lk.profile(torch.device("cuda")).name == expected
+    assert lk.current_profile(torch.device("cpu")).name == expected
+    assert lk.current_profile(torch.device("cuda")).name == expected
 
 
 def test_profile_rejects_unknown_names(monkeypatch):
     monkeypatch.setenv("LESSONKIT_PROFILE", "medium")
     with pytest.raises(ValueError, match="LESSONKIT_PROFILE.*'medium'"):
-        lk.profile()
+        lk.current_profile()
     with pytest.raises(ValueError, match="profile must be one of"):
         lk.Profile("quick")
 

@@ -54,10 +54,14 @@ def test_search_validates_its_inputs():
     with pytest.raises(ValueError, match=r"labels must have shape \(3,\)"):
         lk.SearchIndex(torch.randn(3, 4), labels=[0, 1])
     index = lk.SearchIndex(torch.randn(3, 4))
-    with pytest.raises(ValueError, match="number of reference vectors \\(3\\), got 4"):
+    with pytest.raises(ValueError, match="k must be an int <= 3, got 4"):
         index.search(torch.randn(1, 4), k=4)
-    with pytest.raises(ValueError, match="between 1"):
+    with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
         index.search(torch.randn(1, 4), k=0)
+    with pytest.raises(TypeError, match="k must be an int, got float"):
+        index.search(torch.randn(1, 4), k=2.0)
+    with pytest.raises(TypeError, match="block must be an int"):
+        index.search(torch.randn(1, 4), k=1, block="8")
     with pytest.raises(ValueError, match="queries have 5 dimensions but the reference features have 4"):
         index.search(torch.randn(2, 5), k=1)
     with pytest.raises(ValueError, match="without labels"):
@@ -124,8 +128,23 @@ def test_knn_accuracy_matches_scikit_learn():
     assert metrics["P@1"] == pytest.approx(metrics["kNN@1"])  # with k = 1 both are "is the nearest one right"
 
 
+def test_retrieval_metrics_validates_its_arguments():
+    index = lk.SearchIndex(torch.randn(4, 3), labels=[0, 1, 0, 1])
+    queries = torch.randn(2, 3)
+    with pytest.raises(TypeError, match="index must be a SearchIndex"):
+        lk.retrieval_metrics(torch.randn(4, 3), queries, [0, 1])
+    with pytest.raises(TypeError, match="ks must be a sequence"):
+        lk.retrieval_metrics(index, queries, [0, 1], ks=5)
+    with pytest.raises(ValueError, match="at least one k"):
+        lk.retrieval_metrics(index, queries, [0, 1], ks=())
+    with pytest.raises(ValueError, match=r"ks\[1\] must be an int <= 4, got 5"):
+        lk.retrieval_metrics(index, queries, [0, 1], ks=(1, 5))
+    with pytest.raises(ValueError, match="without labels|with labels"):
+        lk.retrieval_metrics(lk.SearchIndex(torch.randn(4, 3)), queries, [0, 1])
+
+
 def test_metric_validation():
-    with pytest.raises(ValueError, match="between 1 and the number of retrieved columns \\(4\\)"):
+    with pytest.raises(ValueError, match="k must be an int <= 4, got 5"):
         lk.precision_at_k(RETRIEVED, QUERIES, 5)
     with pytest.raises(ValueError, match=r"query_labels must have shape \(3,\)"):
         lk.precision_at_k(RETRIEVED, [0, 1], 2)

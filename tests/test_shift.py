@@ -91,10 +91,20 @@ def test_accuracy_vs_shift_counts_correct_predictions():
 
 def test_shift_helpers_reject_bad_input():
     m = _ColumnModel(4)
-    with pytest.raises(ValueError, match="one \\(C, H, W\\)"):
+    with pytest.raises(ValueError, match="image must have shape \\(C, H, W\\)"):
         shift_probabilities(m, torch.zeros(1, 1, 4, 4), [0])
-    with pytest.raises(TypeError, match="ints"):
+    with pytest.raises(TypeError, match="must be an int"):
         shift_probabilities(m, torch.zeros(1, 4, 4), [0.5])
+    with pytest.raises(ValueError, match="at least one shift"):
+        shift_probabilities(m, torch.zeros(1, 4, 4), [])
+    with pytest.raises(ValueError, match="axis"):
+        shift_probabilities(m, torch.zeros(1, 4, 4), [0], axis="z")
+    with pytest.raises(TypeError, match="images must be a torch.Tensor"):
+        accuracy_vs_shift(m, [[0.0]], torch.zeros(1, dtype=torch.long), [0])
+    with pytest.raises(TypeError, match="batch_size"):
+        accuracy_vs_shift(m, torch.zeros(3, 1, 4, 4), torch.zeros(3, dtype=torch.long), [0], batch_size=2.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        accuracy_vs_shift(m, torch.zeros(3, 1, 4, 4), torch.zeros(3, dtype=torch.long), [0], batch_size=0)
     with pytest.raises(ValueError, match="targets must have shape"):
         accuracy_vs_shift(m, torch.zeros(3, 1, 4, 4), torch.zeros(2, dtype=torch.long), [0])
 

@@ -110,15 +110,19 @@ def test_trainable_count_respects_frozen_layers():
 
 
 def test_bad_input():
-    with pytest.raises(TypeError, match="nn.Module"):
+    with pytest.raises(TypeError, match="model must be a Module, got str"):
         summarize("model", (1, 1, 8, 8))
-    with pytest.raises(TypeError, match="nn.Module"):
+    with pytest.raises(TypeError, match="model must be a Module, got function"):
         count_mult_adds(lambda x: x, (1, 1, 8, 8))
     with pytest.raises(ValueError, match="input_size"):
         summarize(nn.Conv2d(1, 1, 3), (1, 1, 0, 8))
-    with pytest.raises(ValueError, match="input_size"):
+    with pytest.raises(TypeError, match="input_size"):  # a string is not a shape
         summarize(nn.Conv2d(1, 1, 3), "1,1,8,8")
-    with pytest.raises(ValueError, match="input_size"):
+    with pytest.raises(TypeError, match="input_size"):  # a bool is not a size
         count_mult_adds(nn.Conv2d(1, 1, 3), (1, True, 8, 8))
+    with pytest.raises(ValueError, match="input_size"):
+        count_mult_adds(nn.Conv2d(1, 1, 3), ())
     with pytest.raises(ValueError, match="depth"):
         summarize(nn.Conv2d(1, 1, 3), (1, 1, 8, 8), depth=-1)
+    with pytest.raises(TypeError, match="depth"):
+        summarize(nn.Conv2d(1, 1, 3), (1, 1, 8, 8), depth=1.0)

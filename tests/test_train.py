@@ -34,7 +34,7 @@ def test_topk_accuracy_matches_a_sorting_oracle():
         (torch.zeros(4), torch.zeros(4, dtype=torch.long), (1,), r"shape \(N, C\)"),
         (torch.zeros(4, 3), torch.zeros(3, dtype=torch.long), (1,), r"shape \(4,\)"),
         (torch.zeros(4, 3), torch.zeros(4), (1,), "integer class indices"),
-        (torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), (4,), "between 1 and the number of classes"),
+        (torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), (4,), "k must be an int <= 3"),
     ],
 )
 def test_topk_accuracy_rejects_bad_input(logits, targets, k, match):
@@ -89,8 +89,86 @@ def test_fit_applies_batch_transform_and_handles_soft_targets():
 
 
 def test_fit_rejects_bad_epochs():
-    with pytest.raises(ValueError, match="epochs must be a positive int"):
+    with pytest.raises(ValueError, match="epochs must be an int >= 1, got 0"):
         lk.fit(nn.Linear(1, 1), [], epochs=0)
+    with pytest.raises(TypeError, match="epochs must be an int, got float"):
+        lk.fit(nn.Linear(1, 1), [], epochs=2.0)
+
+
+def _pair(n=50, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 4, 4, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3))
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_fit_on_a_pair_of_tensors_is_the_explicit_device_loader_bitwise(seed):
+    (x, y), (xv, yv) = _pair(50, 1), _pair(30, 2)
+    transform = lk.RandomTranslate(1)
+    torch.manual_seed(3)
+    explicit = lk.fit(_net(), lk.DeviceLoader((x, y), 16, shuffle=True, device="cpu", seed=seed),
+                      lk.DeviceLoader((xv, yv), 7, device="cpu"), epochs=3, batch_transform=transform)
+    torch.manual_seed(3)
+    short = lk.fit(_net(), (x, y), (xv, yv), epochs=3, batch_size=16, val_batch_size=7, seed=seed,
+                   batch_transform=transform)
+    assert short.as_dict() == explicit.as_dict()  # exact equality of every float
+    other = lk.fit(_net(), (x, y), (xv, yv), epochs=3, batch_size=16, val_batch_size=7, seed=seed + 1)
+    assert other.train_loss != explicit.train_loss  # the seed does shuffle
+
+
+def test_fit_validation_pair_defaults_to_the_training_batch_size_and_keeps_its_order():
+    (x, y), (xv, yv) = _pair(40, 1), _pair(30, 2)
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _net()
+
+        def forward(self, inp):
+            if not self.training:
+                seen.append(inp.clone())
+            return self.net(inp)
+
+    lk.fit(Spy(), (x, y), (xv, yv), epochs=1, batch_size=8)
+    assert [len(b) for b in seen] == [8, 8, 8, 6]
+    assert torch.equal(torch.cat(seen), xv)  # in order, not shuffled
+
+
+def test_evaluate_on_a_pair_equals_the_explicit_device_loader():
+    x, y = _pair(45, 4)
+    model = _net()
+    explicit = lk.evaluate(model, lk.DeviceLoader((x, y), 10), k=(1, 2))
+    assert lk.evaluate(model, (x, y), k=(1, 2), batch_size=10) == explicit
+    with pytest.raises(ValueError, match="batch_size"):
+        lk.evaluate(model, (x, y))  # a pair needs a batch size
+    with pytest.raises(ValueError, match="leave batch_size out"):
+        lk.evaluate(model, lk.DeviceLoader((x, y), 10), batch_size=10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(), ValueError, "give its batch_size"),
+        (dict(batch_size=0), ValueError, "batch_size must be an int >= 1"),
+        (dict(batch_size=8.0), TypeError, "batch_size must be an int"),
+        (dict(batch_size=8, seed="0"), TypeError, "seed must be an int"),
+        (dict(batch_size=8, val_batch_size=4), ValueError, "no validation data"),
+    ],
+)
+def test_fit_on_a_pair_rejects_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        lk.fit(_net(), _pair(10), epochs=1, **kwargs)
+
+
+def test_fit_with_a_loader_rejects_a_batch_size():
+    x, y = _pair(10)
+    with pytest.raises(ValueError, match="leave batch_size out"):
+        lk.fit(_net(), lk.DeviceLoader((x, y), 5), epochs=1, batch_size=5)
 
 
 def test_evaluate_restores_training_mode_and_reports_topk():
