@@ -57,8 +57,8 @@ def conv_output_size(size: int, kernel_size: int, padding: int = 0, stride: int 
     """Length of a convolution's (or pooling's) output along one axis.
 
     ``floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1``,
-    the formula in PyTorch's ``nn.Conv2d`` documentation. Introduced in
-    lesson 01, checked against PyTorch over a sweep in lesson 03.
+    the formula in PyTorch's ``nn.Conv2d`` documentation, checked against
+    PyTorch over a sweep in lesson 03.
 
     Parameters
     ----------
@@ -81,6 +81,8 @@ def conv_output_size(size: int, kernel_size: int, padding: int = 0, stride: int 
     28
     >>> conv_output_size(28, 3, stride=2)
     13
+
+    Introduced in lesson 01.
     """
     size = check_int("size", size, minimum=1)
     kernel_size = check_int("kernel_size", kernel_size, minimum=1)

@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ._utils import check_int, check_type
 from .conv import conv_output_size, cross_correlate2d
 from .plot import _panel_grid
 
@@ -60,7 +61,7 @@ def _write_values(ax: Axes, im, a: np.ndarray, fmt: str, fontsize: float) -> Non
 def plot_matrix(ax: Axes, array, *, fmt: str = "{:g}", cmap: str = "Blues", title: str | None = None, highlight: tuple[int, int, int, int] | None = None, vmin: float | None = None, vmax: float | None = None) -> Axes:
     """Draw a small 2-D array as a coloured grid with its numbers written in.
 
-    Introduced in lesson 01 (worked examples of convolution and pooling).
+    Lesson 01 draws its worked examples of convolution and pooling with it.
 
     Parameters
     ----------
@@ -70,7 +71,24 @@ def plot_matrix(ax: Axes, array, *, fmt: str = "{:g}", cmap: str = "Blues", titl
         Format of each number.
     highlight : (row, col, height, width), optional
         A rectangle drawn around these cells.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``, drawn into.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_matrix(ax, [[1, 2], [3, 4]], highlight=(0, 0, 1, 2))
+    >>> [t.get_text() for t in ax.texts], len(ax.patches)
+    (['1', '2', '3', '4'], 1)
+    >>> plt.close(fig)
+
+    Introduced in lesson 01.
     """
+    check_type("fmt", fmt, str)
     (a,) = _as_maps([array], "array")
     im = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax)
     _write_values(ax, im, a, fmt, 9)
@@ -89,8 +107,7 @@ def plot_matrix(ax: Axes, array, *, fmt: str = "{:g}", cmap: str = "Blues", titl
 def show_kernels(kernels, titles: Sequence[str] | None = None, *, ncols: int = 6, size: float = 1.6, annotate: bool | None = None, cmap: str = "RdBu_r", title: str | None = None) -> Figure:
     """Kernels side by side, on a diverging colour scale centred at zero.
 
-    Introduced in lesson 01; lesson 02 shows Gabor banks and learned filters
-    with it.
+    Lesson 02 shows Gabor banks and learned filters with it.
 
     Parameters
     ----------
@@ -102,6 +119,16 @@ def show_kernels(kernels, titles: Sequence[str] | None = None, *, ncols: int = 6
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig = show_kernels([np.eye(3), -np.eye(3), np.ones((7, 7))], ["a", "b", "c"], ncols=2)
+    >>> len(fig.axes), [len(ax.texts) for ax in fig.axes]  # 2x2 grid; 3x3 kernels annotated
+    (4, [9, 9, 0, 0])
+    >>> plt.close(fig)
+
+    Introduced in lesson 01.
     """
     ks = _as_maps(kernels, "kernels")
     fig, axes = _grid(len(ks), titles, "kernels", ncols=ncols, size=size)
@@ -125,8 +152,7 @@ def show_feature_maps(
 ) -> Figure:
     """Feature maps (the channels of one layer's output) in a grid, each with its own colour scale.
 
-    Introduced in lesson 01 (filtered images); lesson 03 shows a layer's
-    channels with it.
+    Lesson 01 shows filtered images with it, lesson 03 a layer's channels.
 
     Parameters
     ----------
@@ -141,6 +167,16 @@ def show_feature_maps(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig = show_feature_maps(torch.randn(5, 8, 8), ncols=4, symmetric=True)
+    >>> len(fig.axes), sum(bool(ax.images) for ax in fig.axes)
+    (8, 5)
+    >>> plt.close(fig)
+
+    Introduced in lesson 01.
     """
     ms = _as_maps(maps, "maps")
     cmaps = [cmap] * len(ms) if isinstance(cmap, str) else list(cmap)
@@ -187,14 +223,26 @@ def draw_convolution_step(fig: Figure, image, kernel, step: int, *, padding: int
     padding, stride : int
     annotate : bool, optional
         Write numbers into the cells; default for inputs up to 8x8.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure()
+    >>> draw_convolution_step(fig, np.arange(16.0).reshape(4, 4), np.ones((3, 3)), step=2)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['input (zero-padded)', 'kernel', 'output, step 2/16']
+
+    Introduced in lesson 01.
     """
+    check_type("fig", fig, Figure)
     (img,) = _as_maps([image], "image")
     (ker,) = _as_maps([kernel], "kernel")
     kh, kw = ker.shape
     out_h = conv_output_size(img.shape[0], kh, padding, stride)
     out_w = conv_output_size(img.shape[1], kw, padding, stride)
     n = out_h * out_w
-    if not isinstance(step, (int, np.integer)) or not 1 <= step <= n:
+    check_int("step", step)
+    if not 1 <= step <= n:
         raise ValueError(f"step must be an int between 1 and {n} (the number of output positions), got {step!r}")
     full = cross_correlate2d(img, ker, padding=padding, stride=stride)
     partial = np.full_like(full, np.nan)

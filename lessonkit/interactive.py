@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._utils import check_choice, check_int, check_type
 from .plot import _panel_grid
 
 __all__ = ["InteractiveDemo", "interactive_demo", "render_frames", "frame_grid", "frames_animation", "static_html", "in_notebook", "widget_bundle"]
@@ -81,7 +82,27 @@ _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 @dataclass
 class InteractiveDemo:
-    """What :func:`interactive_demo` built: the static figure/HTML and the widget (if any)."""
+    """What :func:`interactive_demo` built: the static figure/HTML and the widget (if any).
+
+    Attributes
+    ----------
+    frames : list of dict
+        The control values of each frame of the static fallback.
+    grid : matplotlib.figure.Figure or None
+        The frame grid (``static="grid"`` or ``"both"``).
+    animation_html : str or None
+        The HTML player (``static="animation"`` or ``"both"``).
+    widget : ipywidgets widget or None
+        The live controls, when built.
+
+    Examples
+    --------
+    >>> demo = interactive_demo(lambda fig, k: fig.add_subplot().plot([0, k]), {"k": [1, 2]}, widget=False)
+    >>> demo.frames, demo.grid is not None, demo.widget
+    ([{'k': 1}, {'k': 2}], True, None)
+
+    Introduced in lesson 01.
+    """
 
     frames: list[dict[str, Any]]
     grid: Figure | None = None
@@ -93,7 +114,15 @@ class InteractiveDemo:
 
 
 def in_notebook() -> bool:
-    """True when running inside an IPython kernel (Jupyter, Colab, nbclient)."""
+    """True when running inside an IPython kernel (Jupyter, Colab, nbclient).
+
+    Examples
+    --------
+    >>> in_notebook()  # a doctest or a script runs without a kernel
+    False
+
+    Introduced in lesson 01.
+    """
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython is a dependency of Jupyter
@@ -103,11 +132,14 @@ def in_notebook() -> bool:
 
 
 def _check_controls(controls: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
-    if not isinstance(controls, Mapping) or not controls:
-        raise TypeError(f"controls must be a non-empty mapping name -> sequence of values, got {controls!r}")
+    if not isinstance(controls, Mapping):
+        raise TypeError(f"controls must be a mapping name -> sequence of values, got {type(controls).__name__}")
+    if not controls:
+        raise ValueError("controls must name at least one control, got an empty mapping")
     out: dict[str, list[Any]] = {}
     for name, values in controls.items():
-        if not isinstance(name, str) or not name.isidentifier():
+        check_type("a control name", name, str)
+        if not name.isidentifier():
             raise ValueError(f"control names must be Python identifiers (they become keyword arguments), got {name!r}")
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) and not isinstance(values, np.ndarray):
             raise TypeError(f"control {name!r} needs a sequence of allowed values, got {type(values).__name__}")
@@ -173,6 +205,8 @@ def render_frames(draw: Callable[..., Any], frames: Sequence[Mapping[str, Any]],
     >>> imgs = render_frames(lambda fig, k: fig.add_subplot().plot([0, k]), [{"k": 1}, {"k": 2}])
     >>> len(imgs), imgs[0].ndim
     (2, 3)
+
+    Introduced in lesson 01.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -203,6 +237,15 @@ def frame_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None
     -------
     matplotlib.figure.Figure
         A figure not registered with pyplot (display it, or ``fig.savefig``).
+
+    Examples
+    --------
+    >>> frames = [np.zeros((30, 40, 3), np.uint8)] * 5
+    >>> fig = frame_grid(frames, [f"k={k}" for k in range(5)], ncols=3)
+    >>> len(fig.axes), fig.axes[4].get_title()  # two rows of three, the last tile empty
+    (6, 'k=4')
+
+    Introduced in lesson 01.
     """
     if len(images) == 0:
         raise ValueError("frame_grid needs at least one image")
@@ -231,7 +274,17 @@ def frames_animation(images: Sequence[np.ndarray], *, fps: int = 4) -> str:
     -------
     str
         HTML (display with ``IPython.display.HTML``).
+
+    Examples
+    --------
+    >>> frames = [np.full((8, 8, 3), v, np.uint8) for v in (0, 255)]
+    >>> html = frames_animation(frames)
+    >>> html.count("data:image/png;base64"), html == frames_animation(frames)  # one per frame; reproducible
+    (2, True)
+
+    Introduced in lesson 01.
     """
+    check_int("fps", fps, minimum=1)
     from matplotlib import animation
 
     if len(images) == 0:
@@ -277,8 +330,18 @@ def static_html(fig: Figure, alt: str) -> str:
     """The frame grid as an HTML figure: ``<div class="lessonkit-static"><img ...></div>``.
 
     The ``lessonkit-static`` class marks the static fallback of a demo on the
-    built site (the site tests check that it is visible). Introduced in lesson 01.
+    built site (the site tests check that it is visible).
+
+    Examples
+    --------
+    >>> html = static_html(Figure(figsize=(1, 1)), alt="a <demo>")
+    >>> html.startswith('<div class="lessonkit-static"><img alt="a &lt;demo&gt;" src="data:image/png;base64,')
+    True
+
+    Introduced in lesson 01.
     """
+    check_type("fig", fig, Figure)
+    check_type("alt", alt, str)
     import base64
     import html
 
@@ -431,9 +494,13 @@ def interactive_demo(
     >>> demo = interactive_demo(draw, {"k": [1, 2, 3]}, widget=False)
     >>> len(demo.frames)
     3
+
+    Introduced in lesson 01.
     """
-    if static not in _STATIC_MODES:
-        raise ValueError(f"static must be one of {_STATIC_MODES}, got {static!r}")
+    check_choice("static", static, _STATIC_MODES)
+    check_int("ncols", ncols, minimum=1)
+    check_int("max_frames", max_frames, minimum=1)
+    check_int("fps", fps, minimum=1)
     ctrl = _check_controls(controls)
     resolved = _resolve_frames(ctrl, defaults, frames, max_frames)
     images = render_frames(draw, resolved, figsize=figsize, dpi=dpi)

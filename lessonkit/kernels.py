@@ -254,8 +254,9 @@ def gabor_responses(images: torch.Tensor | np.ndarray, bank: GaborBank, *, batch
     """Magnitude of each Gabor filter's response, ``sqrt(real**2 + imag**2)``.
 
     The image is cross-correlated with the real and imaginary parts of each
-    kernel, with zero padding so the maps keep the image size. Introduced in
-    lesson 02.
+    kernel, with zero padding so the maps keep the image size.
+
+    Introduced in lesson 02.
 
     Parameters
     ----------

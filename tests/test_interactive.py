@@ -93,7 +93,11 @@ def test_frame_grid_validation():
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
-        (dict(controls={}), TypeError, "non-empty mapping"),
+        (dict(controls={}), ValueError, "controls must name at least one control"),
+        (dict(controls=[("slope", [1])]), TypeError, "controls must be a mapping name -> sequence of values, got list"),
+        (dict(controls={3: [1]}), TypeError, "a control name must be a str, got int"),
+        (dict(controls={"slope": [1]}, ncols=0), ValueError, "ncols must be an int >= 1, got 0"),
+        (dict(controls={"slope": [1]}, fps=2.5), TypeError, "fps must be an int, got float"),
         (dict(controls={"slope": 3}), TypeError, "sequence of allowed values"),
         (dict(controls={"slope": "abc"}), TypeError, "sequence of allowed values"),
         (dict(controls={"slope": []}), ValueError, "has no values"),
@@ -198,7 +202,7 @@ def test_widget_bundle_points_at_the_widget_model():
 
 
 def test_in_a_kernel_widgets_7_and_8_colab_manager_and_fallbacks(tmp_path):
-    ipywidgets = pytest.importorskip("ipywidgets")
+    pytest.importorskip("ipywidgets")
     fake_colab = (
         "import sys, types\n"
         "calls = []\n"
