@@ -4,7 +4,7 @@ Lesson 07 ("What augmentation costs"). The same model (lk.SimpleCNN) is trained
 for one epoch on the same Fashion-MNIST images along four data paths:
 
 1. in-memory batches (lk.DeviceLoader), no augmentation       <- the reference
-2. in-memory batches + batched random shift on the device      (lk.RandomShift)
+2. in-memory batches + batched random shift on the device      (lk.RandomTranslate)
 3. DataLoader over a per-sample PIL dataset, no augmentation   (lk.PILAugmentedDataset)
 4. the same + a per-sample random shift in __getitem__         (lk.PerSampleShift)
 
@@ -40,9 +40,7 @@ def main(argv: list[str] | None = None) -> None:
 
     dev = lk.device()
     train_full = lk.load_dataset("fashion_mnist", "train")
-    train = lk.subset(train_full, args.n, seed=0)
-    base = lk.TensorImageDataset(train_full.images[train.indices], train_full.targets[train.indices],
-                                 train_full.classes, train_full.mean, train_full.std)
+    base = lk.subset(train_full, args.n, seed=0)  # a Subset: PILAugmentedDataset and as_tensors both take it
     black = -train_full.mean[0] / train_full.std[0]
     x, y = lk.as_tensors(base)
 
@@ -54,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         "in-memory batches, no augmentation": lambda: (lk.DeviceLoader((x, y), args.batch_size, shuffle=True, device=dev), None),
         "in-memory batches + batched shift on device": lambda: (
             lk.DeviceLoader((x, y), args.batch_size, shuffle=True, device=dev),
-            lk.RandomShift(args.max_shift, fill=black),
+            lk.RandomTranslate(args.max_shift, fill=black),
         ),
         "DataLoader, per-sample PIL, no augmentation": lambda: (
             lk.make_loader(lk.PILAugmentedDataset(base), args.batch_size, shuffle=True),

@@ -58,7 +58,33 @@ CACHE_VERSION = "1"
 
 
 class UploadError(ValueError):
-    """An upload that cannot be used; the message is meant for the user."""
+    """An upload that cannot be used; the message is meant for the user.
+
+    Examples
+    --------
+    >>> try:
+    ...     load_upload(None)
+    ... except UploadError as exc:
+    ...     print(exc)
+    Please upload an image first.
+
+    Introduced in lesson 11.
+    """
+
+
+def _example(folder: str | os.PathLike) -> tuple[PretrainedModel, Path]:
+    """For the examples: a tiny random backbone, and ``folder/ref`` with 2 red and 2 blue images."""
+    from PIL import Image
+
+    torch.manual_seed(0)
+    backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.ReLU())
+    pm = PretrainedModel(backbone, backbone, "mobilenet_v2", "example", (0.5,) * 3, (0.5,) * 3, None, 16, "0", ["0"], "example")
+    root = Path(folder) / "ref"
+    for label, colours in {"red": [(250, 10, 10), (200, 30, 20)], "blue": [(10, 10, 250), (30, 20, 200)]}.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i, colour in enumerate(colours):
+            Image.new("RGB", (40, 40), colour).save(root / label / f"{i}.png")
+    return pm, root
 
 
 # --------------------------------------------------------------------------
@@ -77,6 +103,16 @@ class ReferenceSet:
         Every image file under ``root``, sorted.
     labels : list of str
         The first sub-folder of each path (``""`` for files directly in ``root``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> _, folder = _example(tempfile.mkdtemp())
+    >>> ref = scan_reference_folder(folder)
+    >>> len(ref), [str(p.relative_to(ref.root)) for p in ref.paths][:2], ref.labels[:2]
+    (4, ['blue/0.png', 'blue/1.png'], ['blue', 'blue'])
+
+    Introduced in lesson 11.
     """
 
     root: Path
@@ -96,6 +132,13 @@ def scan_reference_folder(root: str | os.PathLike) -> ReferenceSet:
     ------
     ValueError
         When ``root`` is not a folder or holds no image files.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> _, folder = _example(tempfile.mkdtemp())
+    >>> sorted(set(scan_reference_folder(folder).labels))
+    ['blue', 'red']
     """
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
@@ -122,6 +165,15 @@ def cache_key(pm: PretrainedModel, reference: ReferenceSet, image_size: int) -> 
     Introduced in lesson 11. It covers the backbone (name, weights file
     identity and the weights themselves), the image size, and each reference
     image's path relative to the folder and its bytes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> pm, folder = _example(tempfile.mkdtemp())
+    >>> ref = scan_reference_folder(folder)
+    >>> key = cache_key(pm, ref, 32)
+    >>> len(key), key == cache_key(pm, ref, 32), key == cache_key(pm, ref, 64)
+    (64, True, False)
     """
     h = hashlib.sha256()
     h.update(f"lessonkit-app-v{CACHE_VERSION}|{pm.name}|{pm.weights_id}|{image_size}|".encode())
@@ -168,6 +220,16 @@ def reference_features(
     (features, from_cache)
         ``float32 (N, D)`` features in ``reference.paths`` order, and whether
         they were read from the cache (False: computed now and cached).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> tmp = tempfile.mkdtemp()
+    >>> pm, folder = _example(tmp)
+    >>> ref = scan_reference_folder(folder)
+    >>> feats, from_cache = reference_features(pm, ref, cache_dir=tmp, image_size=32)
+    >>> feats.shape, from_cache, reference_features(pm, ref, cache_dir=tmp, image_size=32)[1]
+    (torch.Size([4, 16]), False, True)
     """
     key = cache_key(pm, reference, image_size)
     cache_dir = Path(cache_dir)
@@ -205,6 +267,20 @@ def load_upload(path: str | os.PathLike | None, *, max_pixels: int = DEFAULT_MAX
     at most ``WORKING_SIDE`` pixels on the longest side; refuses files that are
     not images, truncated or corrupt images, and images with more than
     ``max_pixels`` pixels, with a message that says which.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> path = Path(tempfile.mkdtemp()) / "grey.png"
+    >>> Image.new("L", (3000, 1500)).save(path)
+    >>> image = load_upload(path)
+    >>> image.mode, image.size
+    ('RGB', (1024, 512))
+    >>> load_upload(path, max_pixels=1_000_000)
+    Traceback (most recent call last):
+    ...
+    lessonkit.app.UploadError: This image is too large: 3000 × 1500 = 4 megapixels; the limit is 1 megapixels. Please upload a smaller version.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -256,6 +332,16 @@ class SimilarityFinder:
         Side of the square crop the backbone sees.
     max_pixels : int
         Uploads larger than this are refused.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> tmp = tempfile.mkdtemp()
+    >>> pm, folder = _example(tmp)
+    >>> finder = SimilarityFinder(pm, scan_reference_folder(folder), cache_dir=tmp, image_size=32)
+    >>> matches = finder.query(load_upload(folder / "red" / "0.png"), k=2)
+    >>> [(str(path.relative_to(folder)), label) for path, label, _ in matches]
+    [('red/0.png', 'red'), ('red/1.png', 'red')]
     """
 
     def __init__(
@@ -300,7 +386,21 @@ class SimilarityFinder:
 
 
 def build_demo(finder: SimilarityFinder, k: int = 5):
-    """The Gradio page around a :class:`SimilarityFinder` (API name ``/find``)."""
+    """The Gradio page around a :class:`SimilarityFinder` (API name ``/find``).
+
+    Needs Gradio (``pip install "lessonkit[app]"``); ``demo.launch()`` serves it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> tmp = tempfile.mkdtemp()
+    >>> pm, folder = _example(tmp)
+    >>> demo = build_demo(SimilarityFinder(pm, scan_reference_folder(folder), cache_dir=tmp, image_size=32))
+    >>> type(demo).__name__
+    'Blocks'
+
+    Introduced in lesson 11.
+    """
     import gradio as gr
 
     k_max = min(20, len(finder.reference))
