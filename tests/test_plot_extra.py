@@ -68,4 +68,10 @@ def test_plot_augmentations_rows_columns_and_draws():
         plot_augmentations(img, {})
     with pytest.raises(TypeError, match="callable"):
         plot_augmentations(img, {"x": 3})
+    with pytest.raises(TypeError, match="transforms must be a dict, got list"):
+        plot_augmentations(img, [flip])
+    with pytest.raises(TypeError, match="n must be an int, got float"):
+        plot_augmentations(img, {"flip": flip}, n=2.0)
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
+        plot_augmentations(img, {"flip": flip}, n=0)
     plt.close("all")
