@@ -191,6 +191,7 @@ class InceptionModule(nn.Module):
         super().__init__()
         for name, v in dict(in_channels=in_channels, c1=c1, c3_reduce=c3_reduce, c3=c3, c5_reduce=c5_reduce, c5=c5, pool_proj=pool_proj).items():
             check_int(name, v, minimum=1)
+        check_type("factorised", factorised, bool)
         self.in_channels = in_channels
         self.out_channels = c1 + c3 + c5 + pool_proj
         self.branch1 = conv_block(in_channels, c1, kernel_size=1, pool=False)
@@ -361,6 +362,7 @@ class XResBlock(nn.Module):
         check_int("in_channels", in_channels, minimum=1)
         check_int("out_channels", out_channels, minimum=1)
         check_int("stride", stride, minimum=1)
+        check_type("separable", separable, bool)
         self.in_channels = in_channels
         if separable:
             first = depthwise_separable_conv(in_channels, out_channels, 3, stride)

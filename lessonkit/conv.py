@@ -102,7 +102,8 @@ def conv_parameter_count(in_channels: int, out_channels: int, kernel_size: IntPa
     """Number of learnable parameters of a ``nn.Conv2d`` layer.
 
     ``out_channels * (in_channels / groups) * kh * kw`` weights plus
-    ``out_channels`` biases. Introduced in lesson 03.
+    ``out_channels`` biases. :func:`lessonkit.count_parameters` counts the
+    parameters of a whole module; this is the formula for one layer.
 
     Examples
     --------
@@ -110,6 +111,8 @@ def conv_parameter_count(in_channels: int, out_channels: int, kernel_size: IntPa
     896
     >>> conv_parameter_count(32, 32, 3, groups=32, bias=False)  # depthwise
     288
+
+    Introduced in lesson 03.
     """
     in_channels = check_int("in_channels", in_channels, minimum=1)
     out_channels = check_int("out_channels", out_channels, minimum=1)
@@ -173,15 +176,17 @@ def cross_correlate2d(image: np.ndarray, kernel: np.ndarray, *, padding: IntPair
 def convolve2d(image: np.ndarray, kernel: np.ndarray, *, padding: IntPair = 0, stride: IntPair = 1, dilation: IntPair = 1) -> np.ndarray:
     """True convolution: cross-correlation with the kernel flipped in both axes.
 
-    Introduced in lesson 01. For a symmetric kernel (box, Gaussian,
-    Laplacian) it equals :func:`cross_correlate2d`; for an edge kernel the
-    sign of the response flips.
+    For a symmetric kernel (box, Gaussian, Laplacian) it equals
+    :func:`cross_correlate2d`; for an edge kernel the sign of the response
+    flips.
 
     Examples
     --------
     >>> k = np.array([[1.0, 0.0, -1.0]])
     >>> convolve2d(np.array([[0.0, 1.0, 2.0]]), k), cross_correlate2d(np.array([[0.0, 1.0, 2.0]]), k)
     (array([[2.]]), array([[-2.]]))
+
+    Introduced in lesson 01.
     """
     kernel = _as_2d_float(kernel, "kernel")
     return cross_correlate2d(image, kernel[::-1, ::-1], padding=padding, stride=stride, dilation=dilation)
@@ -226,7 +231,7 @@ def im2col(x: torch.Tensor, kernel_size: IntPair, *, padding: IntPair = 0, strid
     Column ``l`` of sample ``n`` holds the ``C*kh*kw`` input values that the
     kernel sees at output position ``l`` (row-major over the output), in the
     order (channel, kernel row, kernel column): the layout of
-    ``torch.nn.functional.unfold``. Introduced in lesson 03.
+    ``torch.nn.functional.unfold``.
 
     Parameters
     ----------
@@ -242,6 +247,8 @@ def im2col(x: torch.Tensor, kernel_size: IntPair, *, padding: IntPair = 0, strid
     --------
     >>> im2col(torch.arange(9.0).view(1, 1, 3, 3), 2).shape
     torch.Size([1, 4, 4])
+
+    Introduced in lesson 03.
     """
     check_batch("x", x)
     (kh, kw), (ph, pw) = check_pair("kernel_size", kernel_size, minimum=1), check_pair("padding", padding, minimum=0)

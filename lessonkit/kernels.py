@@ -289,7 +289,7 @@ def gabor_features(images: torch.Tensor | np.ndarray, bank: GaborBank, *, pool: 
     """Fixed features for a linear classifier: pooled Gabor response magnitudes.
 
     Each response map is average-pooled in ``pool x pool`` blocks and all maps
-    are flattened into one vector per image. Introduced in lesson 02.
+    are flattened into one vector per image.
 
     Returns
     -------
@@ -300,6 +300,8 @@ def gabor_features(images: torch.Tensor | np.ndarray, bank: GaborBank, *, pool: 
     --------
     >>> gabor_features(torch.zeros(3, 28, 28), gabor_bank([0.25], [0.0, 1.0], [2.0])).shape
     torch.Size([3, 98])
+
+    Introduced in lesson 02.
     """
     check_int("pool", pool, minimum=1)
     r = gabor_responses(images, bank)
