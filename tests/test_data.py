@@ -43,6 +43,11 @@ def cache_files() -> list[Path]:
     return sorted(p for p in lk.cache_dir().rglob("*") if p.is_file() and ".locks" not in p.relative_to(lk.cache_dir()).parts)
 
 
+def patch_dataset(monkeypatch, name: str, **changes) -> None:
+    """Replace fields of one registry row (``DATASET_INFO[name]``) for the test."""
+    monkeypatch.setitem(lkdata.DATASET_INFO, name, dataclasses.replace(lkdata.DATASET_INFO[name], **changes))
+
+
 def block_network(monkeypatch):
     def refuse(url, *a, **k):
         raise urllib.error.URLError("network disabled in tests")
@@ -183,10 +188,92 @@ def test_load_dataset_without_mirror_or_network_fails_clearly(monkeypatch):
 
 
 def test_load_dataset_validates_name_and_split():
-    with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
+    with pytest.raises(ValueError, match="name must be one of 'mnist', 'fashion_mnist', .*got 'imagenet'"):
         lk.load_dataset("imagenet")
-    with pytest.raises(ValueError, match=r"splits \('train', 'val'\), got 'test'"):
+    with pytest.raises(ValueError, match="split of 'hymenoptera' must be one of 'train', 'val', got 'test'"):
         lk.load_dataset("hymenoptera", "test")
+    with pytest.raises(TypeError, match="name must be a str, got int"):
+        lk.load_dataset(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="normalize must be a bool"):
+        lk.load_dataset("mnist", "test", normalize="no")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------- the registry
+
+
+def test_the_registry_is_the_one_table():
+    info = lkdata.DATASET_INFO
+    assert lk.DATASETS == tuple(info) == ("mnist", "fashion_mnist", "cifar10", "cats_vs_dogs", "hymenoptera")
+    assert lk.DATASET_INFO is info and all(isinstance(i, lk.DatasetInfo) and i.name == n for n, i in info.items())
+    for old in ("_TENSOR_LOADERS", "_FOLDER_SETS", "_SPLITS", "CATS_VS_DOGS_SPLITS", "HYMENOPTERA_SPLITS", "FASHION_CLASSES", "CIFAR10_CLASSES"):
+        assert not hasattr(lkdata, old), old
+    # Independent oracles: torchvision's own class lists, and the figures the mirror's README states.
+    import torchvision.datasets as tvd
+
+    assert list(info["mnist"].classes) == [c.split(" - ")[0] for c in tvd.MNIST.classes]
+    assert list(info["fashion_mnist"].classes) == tvd.FashionMNIST.classes
+    assert list(info["cifar10"].classes) == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    assert info["cats_vs_dogs"].splits == {"train": 2 * 1000, "val": 2 * 500, "test": 2 * 500}
+    assert info["hymenoptera"].splits == {"train": 244, "val": 153}
+    assert [s.path for s in info["mnist"].sources] == [f"MNIST/raw/{name}" for name, _ in tvd.MNIST.resources]
+
+
+def test_the_first_lesson_of_each_dataset_is_right():
+    """``lesson`` is the first notebook that loads the dataset (grep of the lessons)."""
+    import re
+
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    first: dict[str, int] = {}
+    for nb in notebooks:
+        for name in lk.DATASETS:
+            if re.search(rf'\\"{name}\\"', nb.read_text()):
+                first.setdefault(name, int(nb.name[:2]))
+    assert {n: i.lesson for n, i in lkdata.DATASET_INFO.items()} == {n: first.get(n) for n in lk.DATASETS}
+
+
+def test_load_dataset_docstring_agrees_with_the_table():
+    doc = lk.load_dataset.__doc__
+    rows = [line.split() for line in doc.splitlines() if line.strip().startswith("``'")]
+    assert [r[0] for r in rows] == [f"``{n!r}``" for n in lk.DATASETS]
+    for row, info in zip(rows, lkdata.DATASET_INFO.values()):
+        line = " ".join(row)
+        assert info.title in line
+        assert line.endswith("-" if info.lesson is None else f"{info.lesson:02d}")
+        assert all(f"{split} ({n})" in line for split, n in info.splits.items())
+
+
+def test_split_validation_and_the_apps_choices_come_from_the_table(monkeypatch):
+    from lessonkit import app
+
+    folders = [n for n, i in lkdata.DATASET_INFO.items() if i.kind == "folder"]
+    choices = next(a for a in app._parser()._actions if a.dest == "dataset").choices
+    assert sorted(choices) == sorted(folders) == ["cats_vs_dogs", "hymenoptera"]
+    patch_dataset(monkeypatch, "hymenoptera", splits={"train": 244, "val": 153, "test": 1})
+    with pytest.raises(ValueError, match="split of 'mnist' must be one of 'train', 'test', got 'val'"):
+        lk.load_dataset("mnist", "val")
+    # a split the table adds is accepted by the validation (it then fails for want of files, not of a name)
+    monkeypatch.setattr(lkdata, "_image_folder_root", lambda name: Path("/nonexistent"))
+    with pytest.raises(FileNotFoundError):
+        lk.load_dataset("hymenoptera", "test")
+
+
+def test_black_is_the_normalised_value_of_a_black_pixel():
+    imgs = torch.tensor([[[[0, 255]], [[0, 255]]]], dtype=torch.uint8)  # (1, 2, 1, 2): black and white pixels
+    ds = lk.TensorImageDataset(imgs, torch.tensor([0]), ["a"], mean=(0.3, 0.6), std=(0.2, 0.7))
+    x, _ = ds[0]
+    assert ds.black == (-0.3 / 0.2, -0.6 / 0.7)
+    torch.testing.assert_close(x[:, 0, 0], torch.tensor(ds.black, dtype=torch.float32))  # what the items hold for black
+    grey = lk.TensorImageDataset(imgs[:, :1], torch.tensor([0]), ["a"], mean=(0.2860,), std=(0.3530,))
+    assert isinstance(grey.black, float) and grey.black == -grey.mean[0] / grey.std[0]  # the lessons' expression, bit for bit
+    assert abs(grey.black - grey[0][0][0, 0, 0].item()) < 1e-6  # the item is float32
+    raw = lk.TensorImageDataset(imgs, torch.tensor([0]), ["a"], mean=(0.3, 0.6), std=(0.2, 0.7), normalize=False)
+    assert raw.black == (0.0, 0.0) and tuple(raw[0][0][:, 0, 0].tolist()) == (0.0, 0.0)
+
+
+def test_black_of_fashion_mnist_is_the_lessons_value(real_mirror):
+    ds = lk.load_dataset("fashion_mnist", "train")
+    assert ds.black == -ds.mean[0] / ds.std[0]  # lessons 04, 05, 07 type this; it must stay the same float
+    assert round(ds.black, 4) == -0.8103  # lesson 05's printed value
 
 
 # ------------------------------------------------------------------- formats
@@ -224,7 +311,7 @@ def test_extraction_is_redone_when_incomplete(tmp_path):
 
 def tiny_cifar_sources(tmp_path, rng):
     """A 2-image-per-class CIFAR in both forms: the mirror's JPEG zip and the official pickles."""
-    classes = lkdata.CIFAR10_CLASSES
+    classes = lkdata.DATASET_INFO["cifar10"].classes
     # smooth images (JPEG is made for them): a gradient with a random colour per image
     ramp = np.linspace(0, 1, 32)[None, :, None, None] * np.linspace(0, 1, 32)[None, None, :, None]
     colours = rng.uniform(40, 215, size=(20, 1, 1, 3))
@@ -255,8 +342,7 @@ def test_cifar10_from_mirror_jpegs_and_from_official_pickles_agree(tmp_path, mon
     (mirror / "cifar10-jpeg.zip").write_bytes(zip_bytes)
     jpeg_src = lk.Source("cifar10-jpeg.zip", sha256(zip_bytes))
     py_src, _ = make_source(tmp_path, tar_bytes, name="cifar-10-python.tar.gz")
-    monkeypatch.setattr(lkdata, "_CIFAR_JPEG", jpeg_src)
-    monkeypatch.setattr(lkdata, "_CIFAR_PY", py_src)
+    patch_dataset(monkeypatch, "cifar10", sources=(jpeg_src, py_src))
 
     monkeypatch.setenv("LESSONKIT_MIRROR", str(mirror))
     from_mirror = lk.load_dataset("cifar10", "test", normalize=False)
@@ -288,8 +374,14 @@ def test_tensor_dataset_normalises_with_given_stats():
 
 
 def test_tensor_dataset_rejects_bad_input():
-    with pytest.raises(ValueError, match="uint8 tensor of shape"):
+    with pytest.raises(TypeError, match="images must be a uint8 tensor"):
         lk.TensorImageDataset(torch.zeros(2, 1, 2, 2), torch.tensor([0, 1]), ["a"], (0.5,), (0.5,))
+    with pytest.raises(ValueError, match=r"images must have shape \(N, C, H, W\)"):
+        lk.TensorImageDataset(torch.zeros(1, 2, 2, dtype=torch.uint8), torch.tensor([0]), ["a"], (0.5,), (0.5,))
+    with pytest.raises(TypeError, match="images must be a torch.Tensor"):
+        lk.TensorImageDataset(np.zeros((2, 1, 2, 2), np.uint8), torch.tensor([0, 1]), ["a"], (0.5,), (0.5,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="std.0. must be > 0"):
+        lk.TensorImageDataset(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1]), ["a"], (0.5,), (0.0,))
     with pytest.raises(ValueError, match=r"targets must have shape \(2,\)"):
         lk.TensorImageDataset(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0]), ["a"], (0.5,), (0.5,))
     with pytest.raises(ValueError, match="mean and std need 3 values"):
@@ -304,8 +396,12 @@ def test_subset_is_stratified_and_reproducible():
     assert sorted(sub.targets.tolist()).count(1) == 10  # the rare class is not drowned out
     assert torch.equal(lk.subset(ds, 20, seed=3).targets, sub.targets)
     assert lk.subset(ds, None) is ds
-    with pytest.raises(ValueError, match="n must be positive"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         lk.subset(ds, 0)
+    with pytest.raises(TypeError, match="n must be an int, got float"):
+        lk.subset(ds, 20.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="dataset must be a dataset with a length"):
+        lk.subset(iter(range(3)), 2)  # type: ignore[arg-type]
 
 
 def test_fashion_mnist_matches_torchvision_reader(real_mirror, tmp_path):
@@ -524,8 +620,8 @@ def tiny_mirror(root: Path) -> dict[str, bytes]:
 def tiny_standin(serve_official, tmp_path, monkeypatch):
     """The stand-in server over a tiny mirror; lessonkit pointed at it (empty cache, no mirror)."""
     originals = tiny_mirror(tmp_path / "tiny-mirror")
-    monkeypatch.setattr(lkdata, "CATS_VS_DOGS_SPLITS", {"train": 4, "val": 2, "test": 2})
-    monkeypatch.setattr(lkdata, "HYMENOPTERA_SPLITS", {"train": 3, "val": 2})
+    patch_dataset(monkeypatch, "cats_vs_dogs", splits={"train": 8, "val": 4, "test": 4})  # both classes
+    patch_dataset(monkeypatch, "hymenoptera", splits={"train": 3, "val": 2})
 
     def start(**kwargs):
         server = serve_official.serving(tmp_path / "tiny-mirror", **kwargs)
@@ -580,7 +676,7 @@ def test_cats_vs_dogs_is_derived_from_the_official_archive(tiny_standin, monkeyp
 def test_the_official_archives_checksum_and_size_are_verified(tiny_standin, tmp_path, monkeypatch):
     start, _ = tiny_standin
     standin = start()
-    served = standin.routes[lkdata.resolve_url(lkdata._CATS_VS_DOGS_OFFICIAL.urls[0]).split("/", 3)[3]]
+    served = standin.routes[lkdata.resolve_url(lkdata.DATASET_INFO["cats_vs_dogs"].official.urls[0]).split("/", 3)[3]]
     # without the stand-in's pin, Microsoft's real size is expected, and the small archive is refused
     monkeypatch.delenv("LESSONKIT_STANDIN_CATS_VS_DOGS")
     with pytest.raises(lk.DataUnavailableError, match=r"not the pinned 824,887,076"):
@@ -634,7 +730,7 @@ def malformed_hymenoptera(serve_official, originals, tmp_path, how):
 def test_a_malformed_hymenoptera_archive_is_rejected(serve_official, tiny_standin, tmp_path, how, reason):
     start, originals = tiny_standin
     bad = malformed_hymenoptera(serve_official, originals, tmp_path, how)
-    start(overrides={lkdata._HYMENOPTERA_OFFICIAL.urls[0]: bad})
+    start(overrides={lkdata.DATASET_INFO["hymenoptera"].official.urls[0]: bad})
     with pytest.raises(lk.DataUnavailableError) as info:
         lk.load_dataset("hymenoptera", "train")
     assert "failed its check" in str(info.value) and reason in str(info.value)
@@ -655,7 +751,7 @@ def test_mnist_downloads_from_torchvisions_urls_with_their_md5(serve_official, r
     labels = "MNIST/raw/t10k-labels-idx1-ubyte.gz"
     bad = tmp_path / "bad.gz"
     bad.write_bytes(gzip.compress(gzip.decompress((real_mirror / labels).read_bytes())[:-1] + b"\x09"))
-    source = next(s for s in lkdata._TENSOR_LOADERS["mnist"].sources if s.path == labels)
+    source = next(s for s in lkdata.DATASET_INFO["mnist"].sources if s.path == labels)
     monkeypatch.setenv("LESSONKIT_DATA", str(tmp_path / "cache2"))
     with serve_official.serving(real_mirror, overrides={url: bad for url in source.urls}) as standin:
         monkeypatch.setenv("LESSONKIT_DOWNLOAD_BASE", standin.base)
@@ -671,7 +767,7 @@ def test_the_release_archive_is_preferred_when_published(serve_official, real_mi
         val = lk.load_dataset("hymenoptera", "val")
     assert len(val) == 153
     marker = (lk.cache_dir() / "hymenoptera" / ".lessonkit-complete").read_text()
-    assert marker == lkdata._HYMENOPTERA.checksum  # extracted from the release, not derived
+    assert marker == lkdata.DATASET_INFO["hymenoptera"].release.checksum  # extracted from the release, not derived
 
 
 @pytest.mark.slow
@@ -716,9 +812,10 @@ def test_release_script_builds_reproducible_archives_and_uploads_only_pinned_one
     # the pins are those of the mirror's archives, not these: publishing is refused
     assert script.main(["--out", str(tmp_path / "c"), "--upload", "--dry-run"]) == 1
     # with matching pins it would upload, with gh, to the tag lessonkit downloads from
-    for name, spec_ in lkdata._FOLDER_SETS.items():
+    for name in ("cats_vs_dogs", "hymenoptera"):
+        info = lkdata.DATASET_INFO[name]
         digest = hashlib.sha256((tmp_path / "a" / f"{name}.zip").read_bytes()).hexdigest()
-        monkeypatch.setitem(lkdata._FOLDER_SETS, name, dataclasses.replace(spec_, release=dataclasses.replace(spec_.release, checksum=f"sha256:{digest}")))
+        patch_dataset(monkeypatch, name, sources=(dataclasses.replace(info.release, checksum=f"sha256:{digest}"), info.official))
     capsys.readouterr()
     assert script.main(["--out", str(tmp_path / "d"), "--upload", "--dry-run"]) == 0
     out = capsys.readouterr().out
