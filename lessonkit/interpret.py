@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import check_batch, check_int, check_number, check_type
+from ._utils import check_batch, check_int, check_number, check_probability, check_type
 from .progress import progress
 from .train import _device_of, _to_host, eval_mode
 
@@ -472,8 +472,7 @@ def overlay_heatmap(image: np.ndarray | torch.Tensor, heatmap: np.ndarray | torc
         raise ValueError(f"heatmap must have shape (H, W), got {h.shape}")
     if h.shape != img.shape[:2]:
         raise ValueError(f"heatmap shape {h.shape} must equal the image's (H, W) = {img.shape[:2]}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    check_probability("alpha", alpha)
     if np.nanmin(h) < -1e-6 or np.nanmax(h) > 1 + 1e-6:
         raise ValueError(f"heatmap values must be in [0, 1] (normalise it first), got [{np.nanmin(h):.3g}, {np.nanmax(h):.3g}]")
     colours = matplotlib.colormaps[cmap](np.clip(h, 0.0, 1.0))[..., :3]

@@ -292,3 +292,16 @@ def test_maximize_activation_needs_no_parameters_in_front_of_the_layer():
     pool = nn.Sequential(nn.AvgPool2d(2), nn.ReLU())
     img = maximize_activation(pool, "1", 0, size=8, upscaling_steps=0, steps=1)
     assert img.shape == (3, 8, 8)
+
+
+def test_the_three_batch_checks_are_one_rule():
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    for call in (lambda x: feature_maps(net, x, "0"),
+                 lambda x: class_activation_map(net, x, "1", "4"),
+                 lambda x: grad_cam(net, x, "0")):
+        with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
+            call([[0.0]])
+        with pytest.raises(ValueError, match=r"x must have shape \(N, C, H, W\), got shape \(1, 8, 8\)"):
+            call(torch.zeros(1, 8, 8))
+        with pytest.raises(TypeError, match="floating-point"):
+            call(torch.zeros(1, 1, 8, 8, dtype=torch.uint8))

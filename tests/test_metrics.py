@@ -45,3 +45,20 @@ def test_confusion_matrix_rejects_bad_input():
         confusion_matrix(torch.zeros(2, 4), torch.tensor([0, 1]), 3)
     with pytest.raises(ValueError, match="square"):
         per_class_accuracy(torch.zeros(2, 3))
+
+
+def test_topk_error_is_one_minus_topk_accuracy_and_shares_its_checks():
+    import lessonkit as lk
+
+    g = torch.Generator().manual_seed(1)
+    logits, targets = torch.randn(50, 6, generator=g), torch.randint(0, 6, (50,), generator=g)
+    for k in (1, 3, 6):
+        assert topk_error(logits, targets, (k,))[0] == 1.0 - lk.topk_accuracy(logits, targets, (k,))[0]
+        # an independent oracle: scikit-learn
+        assert topk_error(logits, targets, (k,))[0] == pytest.approx(1 - top_k_accuracy_score(targets, logits, k=k, labels=range(6)))
+    with pytest.raises(ValueError, match="k must be an int <= 6, got 7"):
+        topk_error(logits, targets, (7,))
+    with pytest.raises(TypeError, match="k must be an int, got float"):
+        topk_error(logits, targets, (1.0,))
+    with pytest.raises(TypeError, match="k must be a sequence"):
+        topk_error(logits, targets, 5)

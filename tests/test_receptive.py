@@ -80,3 +80,21 @@ def test_errors():
         empirical_receptive_field(model, (16, 16))
     with pytest.raises(ValueError, match="feature maps"):
         empirical_receptive_field(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), (1, 16, 16))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(in_shape=(1, 16, 16.0)), TypeError, r"in_shape\[2\] must be an int"),
+        (dict(in_shape=(0, 16, 16)), ValueError, r"in_shape\[0\] must be an int >= 1"),
+        (dict(in_shape=(1, 16, 16), channel=1.0), TypeError, "channel must be an int"),
+        (dict(in_shape=(1, 16, 16), channel=-1), ValueError, "channel must be an int >= 0"),
+        (dict(in_shape=(1, 16, 16), probe=False, n_samples=0), ValueError, "n_samples must be an int >= 1"),
+        (dict(in_shape=(1, 16, 16), position=(1, 2, 3)), ValueError, "position must be an int or a pair"),
+    ],
+)
+def test_input_gradient_rule_type_error_for_the_type_value_error_for_the_value(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        input_gradient(nn.Conv2d(1, 1, 3), **kwargs)
+    with pytest.raises(TypeError, match="model must be a Module"):
+        input_gradient("model", (1, 16, 16))
