@@ -132,16 +132,17 @@ def _is_pair(data: object) -> bool:
     return isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)
 
 
-def _loader(data: Iterable, name: str, batch_size: int | None, *, shuffle: bool, device: torch.device, seed: int) -> Iterable:
+def _loader(data: Iterable, name: str, batch_size: int | None, *, shuffle: bool, device: torch.device, seed: int,
+            size_name: str = "batch_size") -> Iterable:
     """``data`` itself, or for an ``(images, targets)`` pair a :class:`lessonkit.DeviceLoader` on ``device``."""
     if not _is_pair(data):
         if batch_size is not None:
-            raise ValueError(f"batch_size applies to an (images, targets) pair of tensors; {name} is a loader "
-                             f"({type(data).__name__}) that has its own batch size, so leave batch_size out")
+            raise ValueError(f"{size_name} applies to an (images, targets) pair of tensors; {name} is a loader "
+                             f"({type(data).__name__}) that has its own batch size, so leave {size_name} out")
         return data
     if batch_size is None:
-        raise ValueError(f"{name} is an (images, targets) pair of tensors: give its batch_size")
-    check_int("batch_size", batch_size, minimum=1)
+        raise ValueError(f"{name} is an (images, targets) pair of tensors: give its {size_name}")
+    check_int(size_name, batch_size, minimum=1)
     return DeviceLoader(tuple(data), batch_size, shuffle=shuffle, device=device, seed=seed)
 
 
@@ -342,6 +343,7 @@ def fit(
 
     Introduced in lesson 00.
     """
+    check_type("model", model, nn.Module)
     check_int("epochs", epochs, minimum=1)
     check_int("seed", seed)
     if amp is not None and not isinstance(amp, bool):
@@ -349,8 +351,10 @@ def fit(
     device = torch.device(device) if device is not None else _model_device(model)
     train_loader = _loader(train_loader, "train_loader", batch_size, shuffle=True, device=device, seed=seed)
     if val_loader is not None:
-        val_size = val_batch_size if val_batch_size is not None or not _is_pair(val_loader) else batch_size
-        val_loader = _loader(val_loader, "val_loader", val_size, shuffle=False, device=device, seed=0)
+        if val_batch_size is not None or not _is_pair(val_loader):
+            val_loader = _loader(val_loader, "val_loader", val_batch_size, shuffle=False, device=device, seed=0, size_name="val_batch_size")
+        else:  # a validation pair, in batches of the training size
+            val_loader = _loader(val_loader, "val_loader", batch_size, shuffle=False, device=device, seed=0)
     elif val_batch_size is not None:
         raise ValueError("val_batch_size is given but there is no validation data (val_loader)")
     use_amp = device.type == "cuda" if amp is None else amp

@@ -169,6 +169,10 @@ def test_fit_with_a_loader_rejects_a_batch_size():
     x, y = _pair(10)
     with pytest.raises(ValueError, match="leave batch_size out"):
         lk.fit(_net(), lk.DeviceLoader((x, y), 5), epochs=1, batch_size=5)
+    with pytest.raises(ValueError, match="leave val_batch_size out"):
+        lk.fit(_net(), (x, y), lk.DeviceLoader((x, y), 5), epochs=1, batch_size=5, val_batch_size=5)
+    with pytest.raises(TypeError, match="model must be a Module, got str"):
+        lk.fit("net", (x, y), epochs=1, batch_size=5, device="cpu")
 
 
 def test_evaluate_restores_training_mode_and_reports_topk():
