@@ -17,7 +17,8 @@ Writers of one cache entry take a lock (``<cache>/.locks``, on POSIX systems).
 
 Used by :mod:`lessonkit.data` (every lesson that loads a dataset, from lesson
 00) and :mod:`lessonkit.pretrained` (lessons 09-11). The public names are
-re-exported by :mod:`lessonkit.data` and so reachable as ``lk.fetch`` etc.
+presented by :mod:`lessonkit.data` (their ``__module__`` is ``lessonkit.data``,
+their public home) and so reachable as ``lk.fetch`` etc.
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ class DataUnavailableError(RuntimeError):
 
     Examples
     --------
-    >>> fetch(Source("nowhere.bin", "sha256:" + "0" * 64))  # doctest: +ELLIPSIS
+    >>> import tempfile, unittest.mock
+    >>> empty = tempfile.mkdtemp()
+    >>> with unittest.mock.patch.dict(os.environ, {"LESSONKIT_MIRROR": empty, "LESSONKIT_DATA": empty}):
+    ...     fetch(Source("nowhere.bin", "sha256:" + "0" * 64))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    lessonkit._fetch.DataUnavailableError: Could not get 'nowhere.bin'...
+    lessonkit.data.DataUnavailableError: Could not get 'nowhere.bin'...
     """
 
 
@@ -91,7 +95,7 @@ class ChecksumError(DataUnavailableError, ValueError):
     ...     fetch(Source("w.bin", "sha256:" + "0" * 64, size=9))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    lessonkit._fetch.ChecksumError: Could not get 'w.bin': a copy was found, but it is not the pinned file...
+    lessonkit.data.ChecksumError: Could not get 'w.bin': a copy was found, but it is not the pinned file...
     """
 
 
@@ -110,8 +114,8 @@ def file_checksum(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "abc.txt"
     >>> _ = path.write_bytes(b"abc")
-    >>> file_checksum(path) == hashlib.sha256(b"abc").hexdigest()
-    True
+    >>> file_checksum(path)  # SHA-256 of "abc", the test vector of FIPS 180-2
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
     >>> file_checksum(path, "md5")
     '900150983cd24fb0d6963f7d28e17f72'
     """
@@ -157,6 +161,16 @@ class Source:
     Traceback (most recent call last):
     ...
     ValueError: checksum must look like 'sha256:<hex>' or 'md5:<hex>', got 'crc32:1234'
+
+    :meth:`problem` says why a file is not the pinned one (``None`` when it is):
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "abc.txt"
+    >>> _ = path.write_bytes(b"abc")
+    >>> Source("abc.txt", "md5:900150983cd24fb0d6963f7d28e17f72", size=3).problem(path) is None
+    True
+    >>> Source("abc.txt", "md5:900150983cd24fb0d6963f7d28e17f72", size=4).problem(path)
+    'is 3 bytes, not the pinned 4'
     """
 
     path: str
@@ -182,18 +196,7 @@ class Source:
             check_int("size", self.size, minimum=0)
 
     def problem(self, path: str | os.PathLike) -> str | None:
-        """Why the file at ``path`` is not this source's file, or ``None`` when it is.
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "abc.txt"
-        >>> _ = path.write_bytes(b"abc")
-        >>> Source("abc.txt", "md5:900150983cd24fb0d6963f7d28e17f72", size=3).problem(path) is None
-        True
-        >>> Source("abc.txt", "md5:900150983cd24fb0d6963f7d28e17f72", size=4).problem(path)
-        'is 3 bytes, not the pinned 4'
-        """
+        """Why the file at ``path`` is not this source's file, or ``None`` when it is (examples: the class's)."""
         if self.size is not None:
             actual = os.path.getsize(path)
             if actual != self.size:

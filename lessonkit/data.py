@@ -135,6 +135,13 @@ __all__ = [
     "as_tensors",
 ]
 
+# The fetch names are defined once, in the private lessonkit._fetch (shared with
+# lessonkit.pretrained), and presented here, their public home (lk.fetch ...), as
+# numpy's ``set_module`` does: reprs, tracebacks and pickles name lessonkit.data.
+for _public in (DataUnavailableError, ChecksumError, Source, cache_dir, mirror_dir, resolve_url, fetch, file_checksum):
+    _public.__module__ = __name__
+del _public
+
 STANDIN_CATS_VS_DOGS_ENV = "LESSONKIT_STANDIN_CATS_VS_DOGS"
 
 # ImageNet statistics: the standard normalisation for RGB photographs and for

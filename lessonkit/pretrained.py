@@ -1,5 +1,7 @@
 """ImageNet-pretrained backbones, whichever one this machine can get, and transfer-learning helpers.
 
+Introduced in lesson 09; used by lessons 09, 10 and 11.
+
 :func:`pretrained_model` is introduced in lesson 09 (what a network looks at);
 the transfer-learning helpers in lesson 10 ("Transfer learning"); lesson 11
 (image similarity search) uses them too.
