@@ -280,3 +280,21 @@ def check_shape(name: str, value: Any) -> tuple[int, int, int]:
     if len(value) != 3:
         raise ValueError(f"{name} must be a (C, H, W) triple of positive ints, got {_given(tuple(value))}")
     return tuple(check_int(f"{name}[{i}]", v, minimum=1) for i, v in enumerate(value))  # type: ignore[return-value]
+
+
+def check_dataset(name: str, value: Any) -> Any:
+    """A map-style dataset: anything with ``len()`` and indexing (a torch ``Dataset``, a ``Subset``, ...).
+
+    Examples
+    --------
+    >>> from torch.utils.data import TensorDataset
+    >>> len(check_dataset("dataset", TensorDataset(torch.zeros(3))))
+    3
+    >>> check_dataset("dataset", iter([1, 2]))
+    Traceback (most recent call last):
+    ...
+    TypeError: dataset must be a dataset with a length and indexing (a torch Dataset), got list_iterator
+    """
+    if not hasattr(value, "__len__") or not hasattr(value, "__getitem__"):
+        raise TypeError(f"{name} must be a dataset with a length and indexing (a torch Dataset), got {type(value).__name__}")
+    return value

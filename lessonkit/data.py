@@ -107,7 +107,7 @@ from ._fetch import (
     mirror_dir,
     resolve_url,
 )
-from ._utils import check_batch, check_choice, check_int, check_number, check_tensor, check_type
+from ._utils import check_batch, check_choice, check_dataset, check_int, check_number, check_tensor, check_type
 from .profile import seed_worker
 from .progress import progress
 
@@ -958,7 +958,7 @@ def subset(dataset: Dataset, n: int | None, seed: int = 0, stratified: bool = Tr
     >>> subset(data, None) is data
     True
     """
-    _check_sized("dataset", dataset)
+    check_dataset("dataset", dataset)
     total = len(dataset)  # type: ignore[arg-type]
     if n is not None:
         n = check_int("n", n, minimum=1)
@@ -1006,7 +1006,7 @@ def train_val_split(dataset: Dataset, val_size: int, seed: int = 0) -> tuple[Dat
     >>> len(train), len(val), sorted(val.targets.tolist()), set(train.indices) & set(val.indices)
     (6, 2, [0, 1], set())
     """
-    _check_sized("dataset", dataset)
+    check_dataset("dataset", dataset)
     total = len(dataset)  # type: ignore[arg-type]
     val_size = check_int("val_size", val_size)
     check_int("seed", seed)
@@ -1045,7 +1045,7 @@ def make_loader(
     >>> [len(b[0]) for b in make_loader(data, batch_size=2)]
     [2, 2, 1]
     """
-    _check_sized("dataset", dataset)
+    check_dataset("dataset", dataset)
     check_int("batch_size", batch_size, minimum=1)
     check_type("shuffle", shuffle, bool)
     check_int("seed", seed)
@@ -1120,11 +1120,6 @@ class DeviceLoader:
             else:
                 idx = order[i : i + self.batch_size]
                 yield self.images[idx], self.targets[idx]
-
-
-def _check_sized(name: str, dataset: object) -> None:
-    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-        raise TypeError(f"{name} must be a dataset with a length (a torch Dataset), got {type(dataset).__name__}")
 
 
 def _base_and_indices(dataset) -> tuple[TensorImageDataset, torch.Tensor | None]:
