@@ -881,3 +881,21 @@ def test_a_download_killed_with_sigkill_leaves_a_part_that_the_next_attempt_remo
             pass
         server.shutdown()
         server.server_close()
+
+
+def test_the_stand_in_serves_weights_at_their_official_url(serve_official, tmp_path, monkeypatch):
+    """Weights go through the same fetch as data, so LESSONKIT_DOWNLOAD_BASE serves them too (real HTTP)."""
+    from lessonkit import pretrained as P
+
+    source = P._WEIGHTS["resnet18"]
+    payload = b"stand-in weights"
+    mirror = tmp_path / "mirror"
+    (mirror / source.path).parent.mkdir(parents=True)
+    (mirror / source.path).write_bytes(payload)
+    pinned = dataclasses.replace(source, checksum="sha256:" + hashlib.sha256(payload).hexdigest(), size=len(payload))
+    monkeypatch.setitem(P._WEIGHTS, "resnet18", pinned)
+    with serve_official.serving(mirror) as standin:
+        assert standin.routes["download.pytorch.org/models/resnet18-f37072fd.pth"] == mirror / source.path
+        monkeypatch.setenv("LESSONKIT_DOWNLOAD_BASE", standin.base)  # and no mirror: a download
+        path = lk.fetch(pinned)
+    assert path == lk.cache_dir() / source.path and path.read_bytes() == payload
