@@ -291,8 +291,12 @@ class TensorImageDataset(Dataset):
         check_type("normalize", normalize, bool)
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
-        mean = [check_number(f"mean[{i}]", m) for i, m in enumerate(check_type("mean", mean, (Sequence, torch.Tensor)))]
-        std = [check_number(f"std[{i}]", s, minimum=0, strict_minimum=True) for i, s in enumerate(check_type("std", std, (Sequence, torch.Tensor)))]
+        mean, std = (
+            list(v.tolist() if isinstance(v, (torch.Tensor, np.ndarray)) else check_type(n, v, Sequence))
+            for n, v in (("mean", mean), ("std", std))
+        )
+        mean = [check_number(f"mean[{i}]", m) for i, m in enumerate(mean)]
+        std = [check_number(f"std[{i}]", s, minimum=0, strict_minimum=True) for i, s in enumerate(std)]
         if len(mean) != images.shape[1] or len(std) != images.shape[1]:
             raise ValueError(f"mean and std need {images.shape[1]} values (one per channel), got {len(mean)} and {len(std)}")
         self.images = images

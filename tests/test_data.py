@@ -380,6 +380,10 @@ def test_tensor_dataset_rejects_bad_input():
         lk.TensorImageDataset(torch.zeros(1, 2, 2, dtype=torch.uint8), torch.tensor([0]), ["a"], (0.5,), (0.5,))
     with pytest.raises(TypeError, match="images must be a torch.Tensor"):
         lk.TensorImageDataset(np.zeros((2, 1, 2, 2), np.uint8), torch.tensor([0, 1]), ["a"], (0.5,), (0.5,))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="mean must be a Sequence, got float"):
+        lk.TensorImageDataset(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1]), ["a"], 0.5, (0.5,))  # type: ignore[arg-type]
+    from_arrays = lk.TensorImageDataset(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1]), ["a"], np.array([0.25]), torch.tensor([0.5]))
+    assert from_arrays.mean == (0.25,) and from_arrays.std == (0.5,)  # arrays and tensors are accepted, as floats
     with pytest.raises(ValueError, match="std.0. must be > 0"):
         lk.TensorImageDataset(torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1]), ["a"], (0.5,), (0.0,))
     with pytest.raises(ValueError, match=r"targets must have shape \(2,\)"):
