@@ -142,7 +142,9 @@ class SearchIndex:
         q = _as_float_matrix(queries, "queries")
         if q.shape[1] != self.dim:
             raise ValueError(f"queries have {q.shape[1]} dimensions but the reference features have {self.dim}")
-        k = check_int("k", k, minimum=1, maximum=len(self))  # at most the number of reference vectors
+        k = check_int("k", k)
+        if not 1 <= k <= len(self):
+            raise ValueError(f"k must be between 1 and the number of reference vectors ({len(self)}), got {k}")
         block = check_int("block", block, minimum=1)
         q = l2_normalize(q.detach().to("cpu", torch.float32))
         scores = torch.empty(q.shape[0], k, dtype=torch.float32)
@@ -172,7 +174,9 @@ def _check_retrieved(retrieved: ArrayLike, query_labels: ArrayLike | Sequence[in
     y = _as_labels(query_labels, "query_labels", r.shape[0])
     if r.dtype.is_floating_point:
         raise TypeError(f"retrieved labels must be integers, got dtype {r.dtype}")
-    k = check_int("k", k, minimum=1, maximum=r.shape[1])  # at most the number of retrieved columns
+    k = check_int("k", k)
+    if not 1 <= k <= r.shape[1]:
+        raise ValueError(f"k must be between 1 and the number of retrieved columns ({r.shape[1]}), got {k}")
     if r.shape[0] == 0:
         raise ValueError("no queries: retrieved labels have 0 rows")
     return r[:, :k].long(), y
@@ -246,7 +250,9 @@ def knn_predict(retrieved: ArrayLike, k: int, num_classes: int | None = None) ->
         raise TypeError(f"retrieved labels must be integers, got dtype {r.dtype}")
     if r.ndim != 2:
         raise ValueError(f"retrieved labels must have shape (Q, K), got {tuple(r.shape)}")
-    k = check_int("k", k, minimum=1, maximum=r.shape[1])  # at most the number of retrieved columns
+    k = check_int("k", k)
+    if not 1 <= k <= r.shape[1]:
+        raise ValueError(f"k must be between 1 and the number of retrieved columns ({r.shape[1]}), got {k}")
     if num_classes is not None:
         num_classes = check_int("num_classes", num_classes, minimum=1)
     r = r[:, :k].long()

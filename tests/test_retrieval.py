@@ -54,9 +54,9 @@ def test_search_validates_its_inputs():
     with pytest.raises(ValueError, match=r"labels must have shape \(3,\)"):
         lk.SearchIndex(torch.randn(3, 4), labels=[0, 1])
     index = lk.SearchIndex(torch.randn(3, 4))
-    with pytest.raises(ValueError, match="k must be an int <= 3, got 4"):
+    with pytest.raises(ValueError, match="number of reference vectors \\(3\\), got 4"):
         index.search(torch.randn(1, 4), k=4)
-    with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="k must be between 1 and the number of reference vectors \\(3\\), got 0"):
         index.search(torch.randn(1, 4), k=0)
     with pytest.raises(TypeError, match="k must be an int, got float"):
         index.search(torch.randn(1, 4), k=2.0)
@@ -144,7 +144,7 @@ def test_retrieval_metrics_validates_its_arguments():
 
 
 def test_metric_validation():
-    with pytest.raises(ValueError, match="k must be an int <= 4, got 5"):
+    with pytest.raises(ValueError, match="between 1 and the number of retrieved columns \\(4\\), got 5"):
         lk.precision_at_k(RETRIEVED, QUERIES, 5)
     with pytest.raises(ValueError, match=r"query_labels must have shape \(3,\)"):
         lk.precision_at_k(RETRIEVED, [0, 1], 2)
