@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     dev = lk.device()
     train_full = lk.load_dataset("fashion_mnist", "train")
     base = lk.subset(train_full, args.n, seed=0)  # a Subset: PILAugmentedDataset and as_tensors both take it
-    black = -train_full.mean[0] / train_full.std[0]
+    black = train_full.black
     x, y = lk.as_tensors(base)
 
     def make_model() -> torch.nn.Module:
