@@ -100,6 +100,12 @@ class Visit:
         return url.startswith(self.base)
 
 
+# The only request a page may make to another host: MathJax, which Jupyter Book loads from a CDN to
+# typeset formulas. Widgets never load from one (no require.js, no @jupyter-widgets bundle): on the
+# site a demo is its static fallback.
+EXTERNAL_ALLOWED = ("https://cdn.jsdelivr.net/npm/mathjax@3/",)
+
+
 def test_every_page_loads_cleanly_with_images_and_links(server, browser):
     pages = toc_pages() + ["genindex.html", "search.html"]
     problems: list[str] = []
@@ -115,6 +121,7 @@ def test_every_page_loads_cleanly_with_images_and_links(server, browser):
         problems += [f"{path}: image did not load: {src}" for src in broken]
         problems += [f"{path}: console error: {e}" for e in v.errors]
         problems += [f"{path}: failed request: {f}" for f in v.failed]
+        problems += [f"{path}: request to another host: {u}" for u in v.external if not u.startswith(EXTERNAL_ALLOWED)]
         hrefs = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
         links[path] = {h for h in hrefs if h.startswith(server)}
         page.close()
