@@ -242,6 +242,17 @@ def test_load_dataset_docstring_agrees_with_the_table():
         assert all(f"{split} ({n})" in line for split, n in info.splits.items())
 
 
+def test_how_to_use_page_lists_the_registry_datasets_and_splits():
+    """book/how-to-use.md's dataset table is written by hand: it must agree with the registry."""
+    page = (Path(__file__).resolve().parents[1] / "book" / "how-to-use.md").read_text()
+    rows = {}
+    for line in page.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[1].startswith('`"'):
+            rows[cells[1].strip('`"')] = [s.strip() for s in cells[2].split(",")]
+    assert rows == {name: list(info.splits) for name, info in lkdata.DATASET_INFO.items()}
+
+
 def test_split_validation_and_the_apps_choices_come_from_the_table(monkeypatch):
     from lessonkit import app
 
