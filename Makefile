@@ -103,7 +103,7 @@ portable: venv
 linkcheck: venv
 	$(JB) build . --builder linkcheck
 
-# The "find similar images" app of lesson 11 (http://127.0.0.1:7860; ARGS="--help" for options).
+# The "find similar images" app of lesson 13 (http://127.0.0.1:7860; ARGS="--help" for options).
 app: venv
 	$(PY) -m lessonkit.app $(ARGS)
 

@@ -1,6 +1,6 @@
 """Exact top-k cosine search, three ways, and feature-extraction throughput.
 
-Lesson 11 ("Image similarity search"). One run measures, side by side:
+Lesson 13 ("Image similarity search"). One run measures, side by side:
 
 1. ``lk.SearchIndex.search``: one matrix product per block of queries, then ``torch.topk``;
 2. faiss-cpu's ``IndexFlatIP`` (exact inner-product search, a benchmark-only dependency);

@@ -1,6 +1,6 @@
 """The "find similar images" app: upload a photo, see the most similar reference images.
 
-Introduced in lesson 11 ("Image similarity search"). Start it with::
+Introduced in lesson 13 ("Image similarity search"). Start it with::
 
     python -m lessonkit.app                      # ants and bees (validation split), best backbone
     python -m lessonkit.app --folder my_photos   # any folder of images (sub-folders = labels)
@@ -14,7 +14,7 @@ recomputes the features and nothing else does.
 
 The web interface is built with Gradio (the ``app`` extra:
 ``pip install "lessonkit[app]"``); everything else here is plain Python and
-is what the tests and lesson 11 call directly.
+is what the tests and lesson 13 call directly.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class UploadError(ValueError):
     ...     print(exc)
     Please upload an image first.
 
-    Introduced in lesson 11.
+    Introduced in lesson 13.
     """
 
 
@@ -112,7 +112,7 @@ class ReferenceSet:
     >>> len(ref), [str(p.relative_to(ref.root)) for p in ref.paths][:2], ref.labels[:2]
     (4, ['blue/0.png', 'blue/1.png'], ['blue', 'blue'])
 
-    Introduced in lesson 11.
+    Introduced in lesson 13.
     """
 
     root: Path
@@ -126,7 +126,7 @@ class ReferenceSet:
 def scan_reference_folder(root: str | os.PathLike) -> ReferenceSet:
     """All images under ``root`` (recursively), labelled by their first sub-folder.
 
-    Introduced in lesson 11.
+    Introduced in lesson 13.
 
     Raises
     ------
@@ -162,7 +162,7 @@ def _module_fingerprint(module: torch.nn.Module) -> str:
 def cache_key(pm: PretrainedModel, reference: ReferenceSet, image_size: int) -> str:
     """The hash that names a reference set's cached features.
 
-    Introduced in lesson 11. It covers the backbone (name, weights file
+    Introduced in lesson 13. It covers the backbone (name, weights file
     identity and the weights themselves), the image size, and each reference
     image's path relative to the folder and its bytes.
 
@@ -213,7 +213,7 @@ def reference_features(
 ) -> tuple[torch.Tensor, bool]:
     """L2-normalised features of every reference image, from the disk cache when valid.
 
-    Introduced in lesson 11.
+    Introduced in lesson 13.
 
     Returns
     -------
@@ -262,7 +262,7 @@ def reference_features(
 def load_upload(path: str | os.PathLike | None, *, max_pixels: int = DEFAULT_MAX_PIXELS):
     """Open an uploaded file as an RGB PIL image, or raise :class:`UploadError`.
 
-    Introduced in lesson 11. Handles greyscale, palette, 16-bit and RGBA
+    Introduced in lesson 13. Handles greyscale, palette, 16-bit and RGBA
     images (transparency is composited onto white); shrinks large images to
     at most ``WORKING_SIDE`` pixels on the longest side; refuses files that are
     not images, truncated or corrupt images, and images with more than
@@ -319,7 +319,7 @@ def load_upload(path: str | os.PathLike | None, *, max_pixels: int = DEFAULT_MAX
 class SimilarityFinder:
     """A reference set, its cached features and a :class:`SearchIndex`, ready to query.
 
-    Introduced in lesson 11.
+    Introduced in lesson 13.
 
     Parameters
     ----------
@@ -399,7 +399,7 @@ def build_demo(finder: SimilarityFinder, k: int = 5):
     >>> type(demo).__name__
     'Blocks'
 
-    Introduced in lesson 11.
+    Introduced in lesson 13.
     """
     import gradio as gr
 
@@ -433,7 +433,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m lessonkit.app",
         description="Find similar images: upload a photo and get the most similar images of a reference set "
-        "(lesson 11 of 'CNNs for Computer Vision').",
+        "(lesson 13 of 'CNNs for Computer Vision').",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--folder", type=Path, help="reference folder of images (sub-folders are shown as labels)")

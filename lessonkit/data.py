@@ -1,6 +1,6 @@
 """Datasets for the course, resolved cache → offline mirror → official download.
 
-Introduced in lesson 00 ("Your first CNN"); every lesson from 00 to 11 loads
+Introduced in lesson 00 ("Your first CNN"); every lesson from 00 to 13 loads
 data through it (:func:`load_dataset`, :func:`subset`, :func:`make_loader`;
 :func:`as_tensors` from lesson 02, :class:`DeviceLoader` from lesson 04).
 
@@ -845,7 +845,7 @@ DATASET_INFO: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             "hymenoptera", "ants vs bees", "folder", {"train": 244, "val": 153}, ("ants", "bees"),
-            (_HYMENOPTERA, _HYMENOPTERA_OFFICIAL), "the PyTorch tutorial's ants and bees, longest side <= 256 px", 10,
+            (_HYMENOPTERA, _HYMENOPTERA_OFFICIAL), "the PyTorch tutorial's ants and bees, longest side <= 256 px", 12,
             derive=_derive_hymenoptera, rule=_HYMENOPTERA_RULE,
         ),
     )

@@ -3,7 +3,7 @@
 Introduced in lesson 09; used by lessons 09, 10 and 11.
 
 :func:`pretrained_model` is introduced in lesson 09 (what a network looks at);
-the transfer-learning helpers in lesson 10 ("Transfer learning"); lesson 11
+the transfer-learning helpers in lesson 12 ("Transfer learning"); lesson 13
 (image similarity search) uses them too.
 
 :func:`pretrained_model` returns the best ImageNet-pretrained network that is
@@ -167,7 +167,7 @@ def image_transform(
 ) -> Callable:
     """The pre-processing a pretrained backbone expects, for PIL images of any mode.
 
-    Introduced in lesson 10. Evaluation: convert to RGB, resize the short side
+    Introduced in lesson 12. Evaluation: convert to RGB, resize the short side
     to ``size / 0.875``, centre-crop ``size``, scale to [0, 1] and normalise.
     Training (``train=True``) replaces resize-and-crop with the usual light
     augmentation: a random resized crop (70-100 % of the area) and a horizontal flip.
@@ -206,7 +206,7 @@ def image_transform(
 def imagenet_categories() -> list[str]:
     """The 1000 ImageNet-1k class names in the index order every backbone here uses.
 
-    Introduced in lesson 10. Read from torchvision's metadata (no download).
+    Introduced in lesson 12. Read from torchvision's metadata (no download).
 
     Examples
     --------
@@ -745,7 +745,7 @@ def _submodules(module: nn.Module, names: Sequence[str] | str | None) -> list[nn
 def freeze(module: nn.Module, names: Sequence[str] | str | None = None) -> int:
     """Stop gradients for ``module`` (or only its submodules ``names``).
 
-    Introduced in lesson 10. Returns the number of parameters frozen.
+    Introduced in lesson 12. Returns the number of parameters frozen.
 
     Parameters
     ----------
@@ -770,7 +770,7 @@ def freeze(module: nn.Module, names: Sequence[str] | str | None = None) -> int:
 def unfreeze(module: nn.Module, names: Sequence[str] | str | None = None) -> int:
     """Let gradients flow again into ``module`` (or only its submodules ``names``).
 
-    Introduced in lesson 10. Returns the number of parameters unfrozen.
+    Introduced in lesson 12. Returns the number of parameters unfrozen.
 
     Examples
     --------
@@ -790,7 +790,7 @@ def unfreeze(module: nn.Module, names: Sequence[str] | str | None = None) -> int
 class TransferNet(nn.Module):
     """A pretrained backbone with a new linear head: ``head(backbone(x))``.
 
-    Introduced in lesson 10. Built by :func:`transfer_model`.
+    Introduced in lesson 12. Built by :func:`transfer_model`.
 
     Batch-norm layers whose parameters are all frozen stay in eval mode even
     when the network is put in training mode: a frozen layer should also keep
@@ -850,7 +850,7 @@ def transfer_model(
 ) -> TransferNet:
     """A copy of ``pm``'s backbone with a new ``num_classes``-way linear head.
 
-    Introduced in lesson 10. The copy leaves ``pm`` untouched, so the same
+    Introduced in lesson 12. The copy leaves ``pm`` untouched, so the same
     pretrained weights can start several experiments.
 
     Parameters
@@ -906,7 +906,7 @@ def extract_features(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Feature vectors of every image, batched, under ``torch.inference_mode``.
 
-    Introduced in lesson 10. The backbone runs in eval mode; afterwards every
+    Introduced in lesson 12. The backbone runs in eval mode; afterwards every
     submodule is back in its own mode (see :func:`~lessonkit.interpret.eval_mode`),
     so layers shared with another model keep that model's mode. Each batch is
     moved to ``device`` (by default the backbone's), the features come back to
@@ -974,5 +974,5 @@ def extract_features(
         raise ValueError("data holds no images")
     features = torch.cat(feats)
     if normalize:
-        features = F.normalize(features, dim=1)  # unit length: lk.l2_normalize (lesson 11) is the same
+        features = F.normalize(features, dim=1)  # unit length: lk.l2_normalize (lesson 13) is the same
     return features, (torch.cat(labels).long() if with_labels and labels else None)

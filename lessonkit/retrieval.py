@@ -1,6 +1,6 @@
 """Image similarity search: feature vectors, an exact cosine top-k index, retrieval metrics.
 
-Introduced in lesson 11 ("Image similarity search"); the "find similar images"
+Introduced in lesson 13 ("Image similarity search"); the "find similar images"
 app (:mod:`lessonkit.app`) is built on it.
 
 A backbone maps each image to a vector; after L2 normalisation the cosine
@@ -61,7 +61,7 @@ def _as_labels(y: ArrayLike | Sequence[int], name: str, n: int | None = None) ->
 def l2_normalize(x: ArrayLike, eps: float = 1e-12) -> torch.Tensor:
     """Scale each row to unit Euclidean length (an all-zero row stays zero).
 
-    Introduced in lesson 11.
+    Introduced in lesson 13.
 
     Examples
     --------
@@ -75,7 +75,7 @@ def l2_normalize(x: ArrayLike, eps: float = 1e-12) -> torch.Tensor:
 class SearchIndex:
     """Exact cosine-similarity search over reference feature vectors.
 
-    Introduced in lesson 11. The references (and each query) are
+    Introduced in lesson 13. The references (and each query) are
     L2-normalised, so similarity is a dot product; :meth:`search` computes the
     similarities to every reference, one block of queries at a time, and keeps
     the ``k`` largest with ``torch.topk``.
@@ -185,7 +185,7 @@ def _check_retrieved(retrieved: ArrayLike, query_labels: ArrayLike | Sequence[in
 def precision_at_k(retrieved: ArrayLike, query_labels: ArrayLike | Sequence[int], k: int) -> float:
     """Mean fraction of the top ``k`` results that share the query's label.
 
-    Introduced in lesson 11.
+    Introduced in lesson 13.
 
     Parameters
     ----------
@@ -211,7 +211,7 @@ def recall_at_k(
 ) -> float:
     """Mean fraction of all relevant references found in the top ``k``.
 
-    Introduced in lesson 11. A reference is relevant to a query when their
+    Introduced in lesson 13. A reference is relevant to a query when their
     labels match; a query's recall@k is (relevant results in its top ``k``) /
     (relevant references in the whole set). This is the information-retrieval
     definition; some metric-learning papers call "recall@k" the fraction of
@@ -237,7 +237,7 @@ def recall_at_k(
 def knn_predict(retrieved: ArrayLike, k: int, num_classes: int | None = None) -> torch.Tensor:
     """Majority vote of the labels of the ``k`` nearest neighbours.
 
-    Introduced in lesson 11. A tie goes to the tied class whose best-ranked
+    Introduced in lesson 13. A tie goes to the tied class whose best-ranked
     neighbour comes first (so with ``k = 1`` it is the nearest neighbour's label).
 
     Examples
@@ -272,7 +272,7 @@ def knn_predict(retrieved: ArrayLike, k: int, num_classes: int | None = None) ->
 def knn_accuracy(retrieved: ArrayLike, query_labels: ArrayLike | Sequence[int], k: int) -> float:
     """Accuracy of the ``k``-nearest-neighbour vote (:func:`knn_predict`).
 
-    Introduced in lesson 11.
+    Introduced in lesson 13.
 
     Examples
     --------
@@ -291,7 +291,7 @@ def retrieval_metrics(
 ) -> dict[str, float]:
     """precision@k, recall@k and kNN accuracy for each ``k`` in ``ks``, in one dict.
 
-    Introduced in lesson 11. ``index`` must have labels.
+    Introduced in lesson 13. ``index`` must have labels.
 
     Returns
     -------

@@ -293,7 +293,7 @@ def summarize(model: nn.Module, input_size: Sequence[int], *, depth: int = 3, de
 def count_parameters(module: nn.Module) -> tuple[int, int]:
     """``(trainable, total)`` parameter counts of ``module``.
 
-    Introduced in lesson 02; lesson 10 uses it to count what fine-tuning trains.
+    Introduced in lesson 02; lesson 12 uses it to count what fine-tuning trains.
 
     Examples
     --------

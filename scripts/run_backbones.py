@@ -41,8 +41,8 @@ from execute_notebooks import run_in_kernel  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NOTEBOOKS = [
     "notebooks/09_inside_a_cnn.ipynb",
-    "notebooks/10_transfer_learning.ipynb",
-    "notebooks/11_image_similarity.ipynb",
+    "notebooks/12_transfer_learning.ipynb",
+    "notebooks/13_image_similarity.ipynb",
 ]
 # The fall-back chain of lk.pretrained_model(), ResNet-18 replaced by its offline stand-in.
 DEFAULT_BACKBONES = ["resnet18-standin", "efficientnet_lite0", "squeezenet1_0", "mobilenet_v2"]

@@ -110,7 +110,7 @@ def test_shift_helpers_reject_bad_input():
 
 
 class _ColumnModelWithFrozenNorm(_ColumnModel):
-    """The oracle model with a batch norm kept in eval mode while the model trains (lesson 10's frozen layers)."""
+    """The oracle model with a batch norm kept in eval mode while the model trains (lesson 12's frozen layers)."""
 
     def __init__(self, w):
         super().__init__(w)

@@ -235,7 +235,7 @@ def test_fit_mixed_precision_on_cuda(amp):
 
 
 def test_evaluate_and_predict_restore_each_submodules_mode():
-    # A frozen batch norm kept in eval mode inside a model in training mode (lesson 10):
+    # A frozen batch norm kept in eval mode inside a model in training mode (lesson 12):
     # model.train(was_training) afterwards would switch it back to training (issue 16).
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2), nn.BatchNorm1d(2)).train()
     model[2].eval()
