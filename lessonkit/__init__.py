@@ -30,9 +30,9 @@ module                  concept (first lesson)
 ``augment``             batched augmentation, MixUp, CutMix (04, 06, 07)
 ``architectures``       LeNet to ConvNeXt (08)
 ``interpret``           looking inside a trained CNN (09)
-``pretrained``          pretrained backbones and transfer learning (09, 10)
-``retrieval``           similarity search and its metrics (11)
-``app``                 the "find similar images" app (11)
+``pretrained``          pretrained backbones and transfer learning (09, 12)
+``retrieval``           similarity search and its metrics (13)
+``app``                 the "find similar images" app (13)
 ======================  ==========================================================
 """
 
