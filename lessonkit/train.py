@@ -9,7 +9,8 @@ Devices: every function here runs the model where its parameters are and
 moves each batch there, so a model on a GPU works with batches that start on
 the CPU (a ``DataLoader``) or already on the GPU (:class:`lessonkit.DeviceLoader`).
 Results that leave the loop (:func:`predict`) come back to the CPU. On CUDA,
-:func:`fit` trains with mixed precision by default (its ``amp`` option).
+:func:`fit` trains with mixed precision by default (its ``amp`` option;
+on the CPU, bfloat16 mixed precision is available with ``amp=True``).
 """
 
 from __future__ import annotations
@@ -312,13 +313,23 @@ def fit(
         Continue an existing history (e.g. a second training phase).
     amp : bool, optional
         Automatic mixed precision: the forward pass and the loss run under
-        ``torch.autocast("cuda")`` (float16 where it is safe), and a
-        ``torch.amp.GradScaler`` scales the loss so that small float16
-        gradients do not underflow, then unscales them before the step (and
-        skips a step whose gradients overflowed). ``None`` (default): on for a
-        CUDA device, off elsewhere. ``True`` on another device raises
-        ``ValueError``: the CPU's mixed precision uses bfloat16, a different
-        trade-off that this course does not use.
+        ``torch.autocast`` (matrix products and convolutions in a 16-bit
+        float type, the weights and the optimiser step stay in float32).
+
+        - On CUDA: float16, with a ``torch.amp.GradScaler`` that scales the
+          loss so that small float16 gradients do not underflow, then
+          unscales them before the step (and skips a step whose gradients
+          overflowed).
+        - On the CPU: bfloat16 (``torch.autocast("cpu", dtype=torch.bfloat16)``).
+          bfloat16 has float32's exponent range, so no scaler is needed.
+
+        ``None`` (default): on for a CUDA device, off elsewhere. It stays off
+        on the CPU even where the CPU computes bfloat16 natively (AVX-512-BF16,
+        AMX): the course turns mixed precision on automatically only where it
+        is faster *and* costs no accuracy, and the CPU's cost in accuracy has
+        not been measured in the full profile (``benchmarks/training.py``
+        measures its speed). ``True`` on a device other than CUDA or the CPU
+        raises ``ValueError``.
 
     Notes
     -----
@@ -341,13 +352,19 @@ def fit(
     >>> len(h.val_acc)
     2
 
+    bfloat16 mixed precision on the CPU (opt-in); the weights stay in float32:
+
+    >>> net = nn.Linear(3, 2)
+    >>> fit(net, data, epochs=1, amp=True).epochs, net.weight.dtype
+    (1, torch.float32)
+
     Introduced in lesson 00.
     """
     check_type("model", model, nn.Module)
     check_int("epochs", epochs, minimum=1)
     check_int("seed", seed)
     if amp is not None and not isinstance(amp, bool):
-        raise TypeError(f"amp must be True, False or None (automatic: on for CUDA), got {amp!r}")
+        raise TypeError(f"amp must be True, False or None (automatic: on for CUDA, off elsewhere), got {amp!r}")
     device = torch.device(device) if device is not None else _model_device(model)
     train_loader = _loader(train_loader, "train_loader", batch_size, shuffle=True, device=device, seed=seed)
     if val_loader is not None:
@@ -357,14 +374,8 @@ def fit(
             val_loader = _loader(val_loader, "val_loader", batch_size, shuffle=False, device=device, seed=0)
     elif val_batch_size is not None:
         raise ValueError("val_batch_size is given but there is no validation data (val_loader)")
-    use_amp = device.type == "cuda" if amp is None else amp
-    if use_amp and device.type != "cuda":
-        raise ValueError(
-            f"amp=True needs a CUDA device (float16 autocast with a gradient scaler), but the model trains on {device}; "
-            f"use amp=None (on for CUDA, off elsewhere) or amp=False"
-        )
+    amp_dtype, scaler = _mixed_precision(device, amp)
     model.to(device)
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     history = history or History()
@@ -378,7 +389,7 @@ def fit(
             if batch_transform is not None:
                 x, y = batch_transform(x, y)
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext():
+            with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():
                 out = model(x)
                 loss = loss_fn(out, y)
             if scaler is not None:
@@ -407,6 +418,22 @@ def fit(
         if scheduler is not None:
             scheduler.step()
     return history
+
+
+def _mixed_precision(device: torch.device, amp: bool | None) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
+    """The autocast dtype (``None``: no autocast) and gradient scaler of :func:`fit` for ``amp`` on ``device``."""
+    if amp is None:
+        amp = device.type == "cuda"  # the CPU's bfloat16 stays opt-in: see fit's docstring
+    if not amp:
+        return None, None
+    if device.type == "cuda":
+        return torch.float16, torch.amp.GradScaler("cuda")
+    if device.type == "cpu":
+        return torch.bfloat16, None  # bfloat16 keeps float32's range: nothing underflows, no scaler
+    raise ValueError(
+        f"amp=True needs a CUDA device (float16 autocast with a gradient scaler) or the CPU (bfloat16 autocast), "
+        f"but the model trains on {device}; use amp=None (on for CUDA, off elsewhere) or amp=False"
+    )
 
 
 def _device_of(model: nn.Module) -> torch.device:

@@ -211,11 +211,14 @@ def test_fit_amp_is_off_on_the_cpu_and_validated():
     lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1)  # amp=None: automatic
     lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, amp=False)
     assert model.seen == [(False, torch.float32)] * 4
-    with pytest.raises(ValueError, match="amp=True needs a CUDA device.*cpu"):
-        lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, amp=True)
+    with pytest.raises(ValueError, match="amp=True needs a CUDA device.*or the CPU.*meta"):
+        lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, amp=True, device="meta")
     with pytest.raises(TypeError, match="amp must be True, False or None"):
         lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, amp="fp16")
+    with pytest.raises(TypeError, match="amp must be True, False or None"):
+        lk.fit(model, lk.make_loader(blobs(64), 32), epochs=1, amp=1)
     assert len(model.seen) == 4  # the bad calls were refused before any training
+    assert all(p.device.type == "cpu" for p in model.parameters())  # ... and before moving the model
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision needs a CUDA GPU")
@@ -258,3 +261,72 @@ def test_evaluate_runs_on_the_models_device():
     assert out["top1"] == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="no batches"):
         lk.predict(model, [])
+
+
+def _amp_net():
+    lk.seed_everything(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+
+
+def _amp_batches():
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(8, 3, 6, 6, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(3)]
+
+
+def test_fit_amp_true_on_the_cpu_trains_under_bfloat16_autocast():
+    model = _amp_net()
+    seen = []
+    model[0].register_forward_hook(lambda module, args, out: seen.append((module.training, out.dtype)))
+    batches = _amp_batches()
+    h = lk.fit(model, batches, batches[:1], epochs=2, amp=True)
+    train_dtypes = [dtype for training, dtype in seen if training]
+    val_dtypes = [dtype for training, dtype in seen if not training]
+    assert train_dtypes == [torch.bfloat16] * 6  # 2 epochs x 3 batches, the convolution in bfloat16
+    assert val_dtypes == [torch.float32] * 2  # validation (evaluate) runs without autocast
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the weights stay in float32
+    assert all(math.isfinite(v) for v in h.train_loss + h.val_loss)
+
+
+def test_fit_amp_true_on_the_cpu_is_the_textbook_autocast_loop():
+    # Oracle: the loop written out with torch.autocast("cpu", dtype=torch.bfloat16) and no scaler.
+    batches = _amp_batches()
+    got = _amp_net()
+    lk.fit(got, batches, epochs=1, optimizer=torch.optim.SGD(got.parameters(), lr=0.1), amp=True)
+    expected = _amp_net()
+    opt = torch.optim.SGD(expected.parameters(), lr=0.1)
+    for x, y in batches:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = nn.functional.cross_entropy(expected(x), y)
+        loss.backward()
+        opt.step()
+    fp32 = _amp_net()
+    lk.fit(fp32, batches, epochs=1, optimizer=torch.optim.SGD(fp32.parameters(), lr=0.1), amp=False)
+    for a, b, c in zip(got.parameters(), expected.parameters(), fp32.parameters()):
+        assert torch.equal(a, b)
+        torch.testing.assert_close(a, c, rtol=0, atol=0.05)  # bfloat16 changes the last digits only...
+    assert not all(torch.equal(a, c) for a, c in zip(got.parameters(), fp32.parameters()))  # ...but it changes them
+
+
+def test_fit_amp_on_cuda_builds_a_gradient_scaler(monkeypatch):
+    # No GPU here: a stand-in GradScaler records that fit asks for one, then stops fit
+    # before it moves the model to CUDA.
+    class Built(Exception):
+        pass
+
+    made = []
+
+    def scaler(*args, **kwargs):
+        made.append(args)
+        raise Built
+
+    monkeypatch.setattr(torch.amp, "GradScaler", scaler)
+    for amp in (None, True):
+        with pytest.raises(Built):
+            lk.fit(_Recorder(), lk.make_loader(blobs(64), 32), epochs=1, device="cuda", amp=amp)
+    assert made == [("cuda",), ("cuda",)]
+    assert lk.train._mixed_precision(torch.device("cuda"), False) == (None, None)
+    assert lk.train._mixed_precision(torch.device("cpu"), True) == (torch.bfloat16, None)  # bfloat16: no scaler
+    assert lk.train._mixed_precision(torch.device("cpu"), None) == (None, None)  # off by default on the CPU
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda *args: ("scaler",) + args)
+    assert lk.train._mixed_precision(torch.device("cuda"), None) == (torch.float16, ("scaler", "cuda"))
