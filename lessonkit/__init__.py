@@ -29,10 +29,12 @@ module                  concept (first lesson)
 ``shift``               shifting images and measuring the effect (05)
 ``augment``             batched augmentation, MixUp, CutMix (04, 06, 07)
 ``architectures``       LeNet to ConvNeXt (08)
+``cifar``               the CIFAR-10 network trained from scratch (10)
 ``interpret``           looking inside a trained CNN (09)
 ``pretrained``          pretrained backbones and transfer learning (09, 12)
 ``retrieval``           similarity search and its metrics (13)
 ``app``                 the "find similar images" app (13)
+``selfcheck``           self-checks for the exercises, ``lk.check`` (00-09)
 ======================  ==========================================================
 """
 
@@ -40,6 +42,7 @@ from . import (
     app,
     architectures,
     augment,
+    cifar,
     conv,
     data,
     featuremaps,
@@ -63,6 +66,7 @@ from . import progress as _progress_module
 from .app import *  # noqa: F403
 from .architectures import *  # noqa: F403
 from .augment import *  # noqa: F403
+from .cifar import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .data import *  # noqa: F403
 from .featuremaps import *  # noqa: F403
@@ -79,6 +83,8 @@ from .profile import *  # noqa: F403
 from .progress import *  # noqa: F403
 from .receptive import *  # noqa: F403
 from .retrieval import *  # noqa: F403
+from . import selfcheck
+from .selfcheck import *  # noqa: F403
 from .shift import *  # noqa: F403
 from .summary import *  # noqa: F403
 from .train import *  # noqa: F403
@@ -105,10 +111,12 @@ MODULES = (
     shift,
     augment,
     architectures,
+    cifar,
     interpret,
     pretrained,
     retrieval,
     app,
+    selfcheck,
 )
 
 __all__ = [name for module in MODULES for name in module.__all__]

@@ -836,7 +836,7 @@ DATASET_INFO: dict[str, DatasetInfo] = {
         ),
         DatasetInfo(
             "cifar10", "CIFAR-10", "tensor", {"train": 50000, "test": 10000}, _CIFAR10_CLASSES,
-            (_CIFAR_JPEG, _CIFAR_PY), "small colour photographs, 32x32 RGB", None, load=_load_cifar10,
+            (_CIFAR_JPEG, _CIFAR_PY), "small colour photographs, 32x32 RGB", 10, load=_load_cifar10,
         ),
         DatasetInfo(
             "cats_vs_dogs", "Cats vs Dogs", "folder", {"train": 2000, "val": 1000, "test": 1000}, ("cats", "dogs"),
