@@ -1,0 +1,484 @@
+"""Self-checks for the exercises: ``lk.check("ex-03-rf", answer)``.
+
+Introduced in lesson 00. Every exercise of lessons 00-09 whose answer is
+computable (not a training result, a timing or a figure to look at) has an
+entry in a registry, in lesson order. One call tells the student at once
+whether an answer is right:
+
+* it prints a one-line verdict, ``✓ ex-03-rf: correct`` or
+  ``✗ ex-03-rf: not yet: <hint>``, and returns ``True`` or ``False``;
+* ``answer=None`` (the placeholder in the lesson's answer cell) prints
+  ``no answer yet`` with the form of answer expected, and returns ``False``;
+* an answer of the wrong form (a list where a number is expected, a tensor of
+  the wrong shape, a function that raises) is not an error either: the verdict
+  says what form was expected and what was given, and the call returns
+  ``False``. A typo in an answer cell never stops the notebook with a
+  traceback from inside lessonkit;
+* the expected answer is never shown: not in the verdict, not in an exception.
+
+Only a mistake in the *call* raises: an exercise id that is not a string
+(``TypeError``) or that no lesson defines (``ValueError``, naming the ids of
+that lesson).
+
+Expected answers are computed, when first needed, by lessonkit, torch and
+torchvision (``lk.receptive_field``, ``lk.count_parameters``, ``lk.grad_cam``
+...), never typed in. Answers that are functions are called on test inputs
+of several sizes and compared with the library's result.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._utils import check_type
+
+__all__ = ["check"]
+
+
+class _Malformed(Exception):
+    """The answer does not have the expected form (caught by :func:`check`)."""
+
+
+class _Wrong(Exception):
+    """The answer has the right form but is not right; the message is a hint."""
+
+
+@dataclass(frozen=True)
+class _Exercise:
+    id: str
+    form: str                        # the form of answer expected, as the verdict states it
+    hint: str                        # what to look at again when the answer is wrong
+    judge: Callable[[Any], bool]     # True if right; raises _Malformed or _Wrong with a message
+
+
+def _describe(value: Any) -> str:
+    """How a verdict shows what was given: its form, never a long value."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, nn.Module):
+        return f"a {type(value).__name__} module"
+    if callable(value):
+        return "a function"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    # the type only: a value, even the student's own, could be the expected answer
+    return f"{'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__}"
+
+
+# ----------------------------------------------------------------------------
+# Reading answers of each form
+# ----------------------------------------------------------------------------
+def _as_int(answer: Any, what: str = "an int") -> int:
+    if isinstance(answer, bool) or not isinstance(answer, Real):
+        raise _Malformed(f"expected {what}, got {_describe(answer)}")
+    if isinstance(answer, Integral):
+        return int(answer)
+    if not math.isfinite(float(answer)) or not float(answer).is_integer():
+        raise _Malformed(f"expected {what} (a whole number), got a {type(answer).__name__} that is not one")
+    return int(answer)
+
+
+def _as_number(answer: Any) -> float:
+    if isinstance(answer, bool) or not isinstance(answer, Real) or not math.isfinite(float(answer)):
+        raise _Malformed(f"expected a number, got {_describe(answer)}")
+    return float(answer)
+
+
+def _as_array(answer: Any, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        array = answer.detach().cpu().numpy() if isinstance(answer, torch.Tensor) else np.asarray(answer, dtype=float)
+        array = array.astype(float)
+    except (TypeError, ValueError):
+        raise _Malformed(f"expected an array of shape {shape}, got {_describe(answer)}") from None
+    if array.shape != shape:
+        raise _Malformed(f"expected an array of shape {shape}, got {_describe(array)}")
+    if not np.isfinite(array).all():
+        raise _Malformed("expected finite numbers, got NaN or infinity")
+    return array
+
+
+def _call(function: Any, *args: Any) -> Any:
+    """Call a student's function; its exceptions become a verdict, not a traceback."""
+    if not callable(function) or isinstance(function, (nn.Module, type)):
+        raise _Malformed(f"expected a function, got {_describe(function)}")
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 - any mistake in the student's code is reported, not raised
+        raise _Malformed(f"your function raised {type(error).__name__}: {error}") from None
+
+
+def _same_int(given: int, expected: int) -> bool:
+    if given != expected:
+        raise _Wrong("")
+    return True
+
+
+# ----------------------------------------------------------------------------
+# The exercises, in lesson order
+# ----------------------------------------------------------------------------
+def _simple_cnn(c1: int, c2: int) -> nn.Module:
+    from .models import SimpleCNN
+
+    return SimpleCNN(1, 10, widths=(c1, c2), head="flatten", in_size=28)
+
+
+def _judge_00_count(answer: Any) -> bool:
+    from .summary import count_parameters
+
+    for c1, c2 in ((16, 32), (32, 64), (3, 5)):
+        given = _as_int(_call(answer, c1, c2), f"your function to return an int for widths ({c1}, {c2})")
+        if given != count_parameters(_simple_cnn(c1, c2))[1]:
+            raise _Wrong(f"wrong for widths ({c1}, {c2})")
+    return True
+
+
+@lru_cache(maxsize=None)
+def _stride_fraction() -> float:
+    from .conv import conv_output_size
+
+    n = 64  # any even side: the fraction is the same
+    return conv_output_size(n, 3, 1, 2) ** 2 / conv_output_size(n, 3, 1, 1) ** 2
+
+
+def _judge_01_stride(answer: Any) -> bool:
+    if not math.isclose(_as_number(answer), _stride_fraction(), rel_tol=1e-9):
+        raise _Wrong("")
+    return True
+
+
+def _judge_01_design(answer: Any) -> bool:
+    from .kernels import make_kernel
+
+    given = _as_array(answer, (3, 3))
+    diag = make_kernel("diagonal_edge")
+    if not given.any():
+        raise _Wrong("an all-zero kernel responds to nothing")
+
+    def cosine(a: np.ndarray, b: np.ndarray) -> float:
+        return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+    if abs(cosine(given, diag)) > 0.999:
+        raise _Wrong("that kernel responds to the same diagonal as diagonal_edge")
+    if abs(cosine(given, np.fliplr(diag))) < 0.999:
+        raise _Wrong("")
+    return True
+
+
+@lru_cache(maxsize=None)
+def _bank_features() -> int:
+    from .kernels import gabor_bank, gabor_features
+
+    # lesson 02's bank (3 frequencies x 6 orientations) with the exercise's second width
+    bank = gabor_bank((0.1, 0.2, 0.3), tuple(np.arange(6) * np.pi / 6), [2.5, 4.0])
+    return int(gabor_features(torch.zeros(1, 1, 28, 28), bank, pool=4).shape[1])
+
+
+def _judge_02_bank(answer: Any) -> bool:
+    return _same_int(_as_int(answer), _bank_features())
+
+
+def _rf_stack() -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(1, 1, 5), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3, dilation=2),
+                         nn.Conv2d(1, 1, 3, stride=2), nn.Conv2d(1, 1, 3))
+
+
+@lru_cache(maxsize=None)
+def _rf_size() -> int:
+    from .receptive import receptive_field
+
+    return receptive_field(_rf_stack())[-1].size
+
+
+def _judge_03_rf(answer: Any) -> bool:
+    return _same_int(_as_int(answer), _rf_size())
+
+
+def _judge_03_strided(answer: Any) -> bool:
+    from .models import SimpleCNN
+    from .summary import count_mult_adds, count_parameters
+
+    if not isinstance(answer, nn.Module):
+        raise _Malformed(f"expected an nn.Module (your strided feature extractor), got {_describe(answer)}")
+    original = SimpleCNN(1, 10, widths=(32, 64), head="gap").features
+    x = torch.zeros(1, 1, 28, 28)
+    try:
+        with torch.no_grad():
+            shape = tuple(answer.eval()(x).shape)
+    except Exception as error:  # noqa: BLE001
+        raise _Malformed(f"your module raised {type(error).__name__} on a (1, 1, 28, 28) input: {error}") from None
+    with torch.no_grad():
+        wanted = tuple(original.eval()(x).shape)
+    if shape != wanted:
+        raise _Wrong(f"your module outputs shape {shape} for a (1, 1, 28, 28) input, not the original's")
+    if any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in answer.modules()):
+        raise _Wrong("your module still pools")
+    if count_parameters(answer)[1] != count_parameters(original)[1]:
+        raise _Wrong("a stride changes no weights: the parameter count should stay the same")
+    if count_mult_adds(answer, (1, 1, 28, 28)) >= count_mult_adds(original, (1, 1, 28, 28)):
+        raise _Wrong("your module needs no fewer multiply-adds than the original")
+    return True
+
+
+def _judge_04_bn_swap(answer: Any) -> bool:
+    from .layers import BatchNorm2d
+    from .models import SimpleCNN
+
+    torch.manual_seed(0)
+    reference = SimpleCNN(1, 10, widths=(8, 16), head="flatten", in_size=28)
+    fresh = SimpleCNN(1, 10, widths=(8, 16), head="flatten", in_size=28)
+    fresh.load_state_dict(reference.state_dict())
+    converted = _call(answer, fresh)
+    if not isinstance(converted, nn.Module):
+        raise _Malformed(f"expected your function to return the model (an nn.Module), got {_describe(converted)}")
+    if any(isinstance(m, nn.BatchNorm2d) for m in converted.modules()):
+        raise _Wrong("an nn.BatchNorm2d is left in the model")
+    ours = [m for m in converted.modules() if isinstance(m, BatchNorm2d)]
+    if len(ours) != sum(isinstance(m, nn.BatchNorm2d) for m in reference.modules()):
+        raise _Wrong("the model should have one lk.BatchNorm2d for each nn.BatchNorm2d it had")
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        if not torch.allclose(converted.train()(x), reference.train()(x), atol=1e-4):
+            raise _Wrong("the converted model computes something else than the original (check num_features, eps, momentum)")
+    return True
+
+
+def _judge_04_top2(answer: Any) -> bool:
+    g = torch.Generator().manual_seed(4)
+    for n, classes in ((50, 10), (200, 5)):
+        logits = torch.randn(n, classes, generator=g)
+        targets = torch.randint(0, classes, (n,), generator=g)
+        expected = (logits.topk(2, dim=1).indices[:, 1] == targets).nonzero().flatten()
+        given = _call(answer, logits, targets)
+        if isinstance(given, torch.Tensor) and given.dtype == torch.bool:
+            if given.shape != (n,):
+                raise _Malformed(f"expected a boolean mask of shape ({n},) or indices, got {_describe(given)}")
+            given = given.nonzero().flatten()
+        try:
+            indices = sorted(int(i) for i in torch.as_tensor(given).flatten().tolist())
+        except (TypeError, ValueError, RuntimeError):
+            raise _Malformed(f"expected the images' indices (a tensor or list of ints), got {_describe(given)}") from None
+        if indices != expected.tolist():
+            raise _Wrong(f"wrong on {n} random images of {classes} classes")
+    return True
+
+
+def _judge_06_mixup(answer: Any) -> bool:
+    from .augment import mixup
+
+    g = torch.Generator().manual_seed(6)
+    for lam, classes in ((0.7, 2), (0.25, 5)):
+        x = torch.rand(2, 3, 8, 8, generator=g)
+        y = torch.tensor([0, classes - 1])
+        mx, my = mixup(x, y, lam, torch.tensor([1, 0]), classes)
+        given = _call(answer, x[0], x[1], int(y[0]), int(y[1]), lam, classes)
+        if not (isinstance(given, (tuple, list)) and len(given) == 2):
+            raise _Malformed(f"expected your function to return (image, label), got {_describe(given)}")
+        image = _as_array(given[0], tuple(x[0].shape))
+        label = _as_array(given[1], (classes,))
+        if not np.allclose(image, mx[0].numpy(), atol=1e-6):
+            raise _Wrong("the mixed image is wrong")
+        if not np.allclose(label, my[0].numpy(), atol=1e-6):
+            raise _Wrong("the mixed label is wrong")
+    return True
+
+
+@lru_cache(maxsize=None)
+def _strided_extra() -> int:
+    from .conv import conv_parameter_count
+
+    return sum(conv_parameter_count(c, c, 3) for c in (16, 32))
+
+
+def _judge_08_strided(answer: Any) -> bool:
+    return _same_int(_as_int(answer), _strided_extra())
+
+
+@lru_cache(maxsize=None)
+def _three_by_three() -> tuple[int, int]:
+    from .receptive import receptive_field
+    from .summary import count_parameters
+
+    net = nn.Sequential(*(nn.Conv2d(64, 64, 3, padding=1, bias=False) for _ in range(3)))
+    return count_parameters(net)[1], receptive_field(net)[-1].size
+
+
+def _judge_08_kernels(answer: Any) -> bool:
+    if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
+        raise _Malformed(f"expected a pair (weights, receptive field), got {_describe(answer)}")
+    weights, rf = _as_int(answer[0]), _as_int(answer[1])
+    expected_weights, expected_rf = _three_by_three()
+    if weights != expected_weights:
+        raise _Wrong("the number of weights is wrong")
+    if rf != expected_rf:
+        raise _Wrong("the receptive field is wrong")
+    return True
+
+
+@lru_cache(maxsize=None)
+def _se_extra() -> int:
+    from .architectures import SqueezeExcitation
+    from .summary import count_parameters
+
+    return sum(count_parameters(SqueezeExcitation(c, 4))[1] for c in (16, 32))
+
+
+def _judge_08_se(answer: Any) -> bool:
+    return _same_int(_as_int(answer), _se_extra())
+
+
+def _minmax(maps: torch.Tensor) -> torch.Tensor:
+    flat = maps.flatten(1)
+    low, high = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    return ((flat - low) / (high - low).clamp_min(1e-12)).view_as(maps)
+
+
+def _judge_09_gradcam(answer: Any) -> bool:
+    from .interpret import grad_cam
+    from .models import SimpleCNN
+
+    torch.manual_seed(9)
+    model = SimpleCNN(3, 10, widths=(8, 16)).eval()
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(9))
+    for layer, target in (("features.1", torch.tensor([0, 3, 7])), ("features.0", torch.tensor([5, 5, 1]))):
+        given = _call(answer, model, x, layer, target)
+        if not isinstance(given, torch.Tensor):
+            raise _Malformed(f"expected a tensor of heatmaps (N, h, w), got {_describe(given)}")
+        given = given.detach().cpu().float()
+        coarse = grad_cam(model, x, layer, target, upsample=False, normalize=False)
+        if given.shape == coarse.shape:
+            expected = coarse
+        elif given.shape == x.shape[:1] + x.shape[2:]:
+            expected = grad_cam(model, x, layer, target, normalize=False)
+        else:
+            raise _Malformed(f"expected heatmaps of shape (N, h, w) = {tuple(coarse.shape)} for a batch of "
+                             f"{tuple(x.shape)} at layer {layer!r} (or upsampled to the input), got {_describe(given)}")
+        if not torch.isfinite(given).all():
+            raise _Wrong(f"your heatmaps at {layer!r} contain NaN or infinity")
+        # min-max scaling is a matter of display: compare the maps' shapes, whatever the scale
+        if not torch.allclose(_minmax(given), _minmax(expected), atol=1e-4):
+            raise _Wrong(f"your heatmaps at {layer!r} differ from Grad-CAM's")
+    return True
+
+
+_EXERCISES: tuple[_Exercise, ...] = (
+    _Exercise("ex-00-count", "a function (c1, c2) -> the model's number of parameters (int)",
+              "count each layer separately: the convolutions (no biases here), the batch norms "
+              "(2 numbers per channel) and the linear layer (how many inputs after two poolings, "
+              "plus one bias per class?)", _judge_00_count),
+    _Exercise("ex-01-stride", "a number: the fraction of the stride-1 outputs that the stride-2 convolution computes",
+              "a stride of 2 keeps every second row and every second column", _judge_01_stride),
+    _Exercise("ex-01-design", "a 3×3 kernel (array, list of lists or tensor)",
+              "mirror diagonal_edge so that its positive and negative weights lie on either side of "
+              "the other diagonal", _judge_01_design),
+    _Exercise("ex-02-bank", "an int: the number of features of the 36-filter bank",
+              "each filter gives one response map, pooled in 4×4 blocks of the 28×28 image", _judge_02_bank),
+    _Exercise("ex-03-rf", "an int: the receptive field's side in pixels",
+              "each layer adds d·(k-1)·jump, and the jump is the product of the strides before it",
+              _judge_03_rf),
+    _Exercise("ex-03-strided", "an nn.Module: the strided feature extractor",
+              "keep the convolutions and their channels, give each one stride 2 (and padding 1), "
+              "and remove the pooling", _judge_03_strided),
+    _Exercise("ex-04-bn-swap", "a function model -> the same model with lk.BatchNorm2d layers",
+              "walk the model's children recursively and replace each nn.BatchNorm2d, copying its "
+              "num_features, eps and momentum", _judge_04_bn_swap),
+    _Exercise("ex-04-top2", "a function (logits, targets) -> indices (or a boolean mask) of the images",
+              "the second choice is the second of the two largest logits (logits.topk(2, dim=1))",
+              _judge_04_top2),
+    _Exercise("ex-06-mixup", "a function (x_a, x_b, y_a, y_b, lam, num_classes) -> (mixed image, soft label)",
+              "the image is lam·x_a + (1-lam)·x_b, and the label mixes the two one-hot vectors with "
+              "the same weights", _judge_06_mixup),
+    _Exercise("ex-08-strided", "an int: the extra parameters of the strided network",
+              "each stride-2 convolution maps C channels to C with a 3×3 kernel and a bias", _judge_08_strided),
+    _Exercise("ex-08-kernels", "a pair (weights, receptive field) of the three stacked 3×3 convolutions",
+              "each 3×3 convolution from 64 to 64 channels (no bias) has 9·64·64 weights, and each "
+              "stride-1 layer adds k-1 pixels to the field", _judge_08_kernels),
+    _Exercise("ex-08-se", "an int: the parameters of the two squeeze-and-excitation layers",
+              "each SE layer is two 1×1 convolutions with biases, C -> C/4 -> C", _judge_08_se),
+    _Exercise("ex-09-gradcam", "a function (model, x, layer, target) -> heatmaps (N, h, w)",
+              "weight each feature map of the layer by the mean of the target logit's gradient over "
+              "its positions, sum over channels, keep the positive part", _judge_09_gradcam),
+)
+_REGISTRY: dict[str, _Exercise] = {e.id: e for e in _EXERCISES}
+_ID = re.compile(r"ex-(\d{2})-[\w-]+")
+
+
+def check(exercise: str, answer: Any) -> bool:
+    """Tell at once whether ``answer`` solves ``exercise``, without revealing the solution.
+
+    Prints one line, ``✓ <id>: correct``, ``✗ <id>: not yet: <hint>`` or
+    ``… <id>: no answer yet`` and returns whether the answer is right. A
+    malformed answer (wrong type or shape, a function that raises) is
+    reported in the verdict, with the form expected and the form given, and
+    gives ``False``; it never raises. The expected answer appears nowhere.
+
+    Parameters
+    ----------
+    exercise : str
+        The exercise's label, e.g. ``"ex-03-rf"``.
+    answer : object
+        The student's answer, in the form the exercise asks for (a number, a
+        kernel, a module or a function that the check calls on test inputs);
+        ``None`` means no answer yet.
+
+    Returns
+    -------
+    bool
+        ``True`` if the answer is right.
+
+    Raises
+    ------
+    TypeError
+        If ``exercise`` is not a string.
+    ValueError
+        If no lesson has an exercise ``exercise`` with a self-check; the
+        message names the checked exercises of that lesson.
+
+    Examples
+    --------
+    >>> check("ex-01-stride", None)
+    … ex-01-stride: no answer yet (expected: a number: the fraction of the stride-1 outputs that the stride-2 convolution computes)
+    False
+    >>> check("ex-01-stride", "a quarter")
+    ✗ ex-01-stride: not yet: expected a number, got a str
+    False
+    >>> check("ex-01-stride", 1 / 4)
+    ✓ ex-01-stride: correct
+    True
+
+    Introduced in lesson 00.
+    """
+    check_type("exercise", exercise, str)
+    entry = _REGISTRY.get(exercise)
+    if entry is None:
+        match = _ID.fullmatch(exercise)
+        lesson = match.group(1) if match else None
+        same = [e.id for e in _EXERCISES if lesson and e.id.startswith(f"ex-{lesson}-")]
+        known = ", ".join(same) if same else "none" if lesson else ", ".join(e.id for e in _EXERCISES)
+        where = f"lesson {lesson}'s self-checked exercises: {known}" if lesson else f"ids look like 'ex-03-rf'; known: {known}"
+        raise ValueError(f"no self-check for exercise {exercise!r} ({where})")
+    if answer is None:
+        print(f"… {exercise}: no answer yet (expected: {entry.form})")
+        return False
+    try:
+        entry.judge(answer)
+    except _Malformed as error:
+        print(f"✗ {exercise}: not yet: {error}")
+        return False
+    except _Wrong as error:
+        detail = f"{error}; " if str(error) else ""
+        print(f"✗ {exercise}: not yet: {detail}hint: {entry.hint}")
+        return False
+    print(f"✓ {exercise}: correct")
+    return True

@@ -1,0 +1,226 @@
+"""Tests for lessonkit.selfcheck: every exercise's check accepts a right answer, rejects a
+wrong and a malformed one, and never shows the expected answer.
+
+The right answers are computed here independently of the registry: by hand formulas,
+by measuring (gradients, output shapes) or by a second implementation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import lessonkit as lk
+from lessonkit import selfcheck
+
+
+# ---------------------------------------------------------------------------
+# Independent right answers
+# ---------------------------------------------------------------------------
+def params_by_hand(c1, c2):
+    # conv (no bias) + batch norm, twice, then a linear layer on c2 maps of 7x7
+    return 9 * c1 + 2 * c1 + 9 * c1 * c2 + 2 * c2 + c2 * 7 * 7 * 10 + 10
+
+
+def stride_fraction():
+    x = torch.randn(1, 1, 30, 30)
+    w = torch.randn(1, 1, 3, 3)
+    return F.conv2d(x, w, padding=1, stride=2).numel() / F.conv2d(x, w, padding=1).numel()
+
+
+def bank_features():
+    bank = lk.gabor_bank((0.1, 0.2, 0.3), tuple(np.arange(6) * np.pi / 6), [2.5, 4.0])
+    return len(bank) * (28 // 4) ** 2
+
+
+def rf_measured():
+    stack = nn.Sequential(nn.Conv2d(1, 1, 5), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3, dilation=2),
+                          nn.Conv2d(1, 1, 3, stride=2), nn.Conv2d(1, 1, 3))
+    return lk.empirical_receptive_field(stack, (1, 64, 64))[0][0]
+
+
+def strided_features():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+    )
+
+
+def with_our_batchnorm(module):
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, lk.BatchNorm2d(child.num_features, eps=child.eps, momentum=child.momentum))
+        else:
+            with_our_batchnorm(child)
+    return module
+
+
+def second_choice(logits, targets):
+    order = logits.argsort(dim=1, descending=True)
+    return torch.nonzero(order[:, 1] == targets).flatten()
+
+
+def mix_by_hand(xa, xb, ya, yb, lam, num_classes):
+    eye = torch.eye(num_classes)
+    return lam * xa + (1 - lam) * xb, lam * eye[ya] + (1 - lam) * eye[yb]
+
+
+def strided_extra():
+    return sum(nn.Conv2d(c, c, 3).weight.numel() + c for c in (16, 32))
+
+
+def three_by_three():
+    net = nn.Sequential(*(nn.Conv2d(64, 64, 3, padding=1, bias=False) for _ in range(3)))
+    return sum(p.numel() for p in net.parameters()), lk.empirical_receptive_field(net, (64, 21, 21))[0][0]
+
+
+def se_extra():
+    def net(se):
+        torch.manual_seed(0)
+        m = lk.SimpleCNN(1, 10, widths=(16, 32))
+        if se:
+            for block in m.features:
+                block.append(lk.SqueezeExcitation(block[0].out_channels, 4))
+        return sum(p.numel() for p in m.parameters())
+
+    return net(True) - net(False)
+
+
+def grad_cam_with_hooks(model, x, layer, target):
+    store = {}
+    handle = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, out: store.update(a=out))
+    try:
+        logits = model.eval()(x)
+    finally:
+        handle.remove()
+    a = store["a"]
+    grads = torch.autograd.grad(logits[torch.arange(len(x)), target].sum(), a)[0]
+    return torch.relu((grads.mean(dim=(2, 3), keepdim=True) * a).sum(1)).detach()
+
+
+def plus_one(f):
+    return lambda *args: f(*args) + 1
+
+
+def raises(*args):
+    raise KeyError("typo")
+
+
+# id -> (right answers, wrong answers, malformed answers, expected values that must never be shown)
+CASES = {
+    "ex-00-count": ([params_by_hand], [plus_one(params_by_hand), lambda c1, c2: 20_538],
+                    [12_345, lambda c1, c2: "many", raises], [params_by_hand(16, 32), params_by_hand(32, 64)]),
+    "ex-01-stride": ([stride_fraction(), 0.25 + 1e-12], [0.5, 2], ["1/4", [0.25], float("nan")], [stride_fraction()]),
+    "ex-01-design": ([np.rot90(lk.make_kernel("diagonal_edge")), -2 * np.flipud(lk.make_kernel("diagonal_edge")),
+                      torch.tensor(np.rot90(lk.make_kernel("diagonal_edge")).tolist())],
+                     [lk.make_kernel("diagonal_edge"), lk.make_kernel("sobel_x"), np.zeros((3, 3))],
+                     [np.ones((5, 5)), "diagonal", [[1, 2], [3]]], []),
+    "ex-02-bank": ([bank_features(), float(bank_features())], [bank_features() // 2, 36],
+                   ["1764", [bank_features()], 1764.5, True], [bank_features()]),
+    "ex-03-rf": ([rf_measured(), np.int64(rf_measured())], [rf_measured() - 2, 18], ["26", (26, 26), 2.5],
+                 [rf_measured()]),
+    "ex-03-strided": ([strided_features()], [lk.SimpleCNN(1, 10, widths=(32, 64), head="gap").features,
+                                             nn.Sequential(nn.Conv2d(1, 64, 4, stride=4, bias=False))],
+                      [(1, 64, 7, 7), strided_features, nn.Conv2d(3, 8, 3)], []),
+    "ex-04-bn-swap": ([with_our_batchnorm], [lambda m: m, lambda m: nn.Sequential(*[lk.BatchNorm2d(4)] * 2)],
+                      [lk.BatchNorm2d, lambda m: None, raises], []),
+    "ex-04-top2": ([second_choice, lambda lo, t: lo.topk(2, 1).indices[:, 1] == t],
+                   [lambda lo, t: torch.nonzero(lo.argmax(1) == t).flatten(), lambda lo, t: second_choice(lo, t)[1:]],
+                   [lambda lo, t: "all of them", lambda lo, t: torch.ones(3, dtype=torch.bool), raises], []),
+    "ex-06-mixup": ([mix_by_hand], [lambda xa, xb, ya, yb, lam, n: mix_by_hand(xb, xa, yb, ya, lam, n),
+                                    lambda xa, xb, ya, yb, lam, n: (mix_by_hand(xa, xb, ya, yb, lam, n)[0], torch.eye(n)[ya])],
+                    [lambda *a: mix_by_hand(*a)[0], lambda *a: (torch.zeros(3), torch.zeros(2)), raises], []),
+    "ex-08-strided": ([strided_extra()], [strided_extra() - 48, 0], ["11568", [strided_extra()]], [strided_extra()]),
+    "ex-08-kernels": ([three_by_three(), list(three_by_three())], [(three_by_three()[0], 5), (three_by_three()[0] + 192, 7)],
+                      [three_by_three()[0], (1, 2, 3), ("many", 7)], list(three_by_three())),
+    "ex-08-se": ([se_extra()], [se_extra() - 48, 2 * se_extra()], ["700", 700.5], [se_extra()]),
+    "ex-09-gradcam": ([grad_cam_with_hooks, lambda *a: 5 * grad_cam_with_hooks(*a),
+                       lambda m, x, layer, t: F.interpolate(grad_cam_with_hooks(m, x, layer, t)[:, None], size=x.shape[-2:],
+                                                            mode="bilinear", align_corners=False)[:, 0]],
+                      [lambda *a: grad_cam_with_hooks(*a).flip(-1),
+                       lambda m, x, layer, t: grad_cam_with_hooks(m, x, layer, torch.zeros_like(t))],
+                      [lambda *a: grad_cam_with_hooks(*a)[0], lambda *a: grad_cam_with_hooks(*a).tolist(), raises], []),
+}
+
+
+def test_every_registered_exercise_is_tested_and_in_lesson_order():
+    ids = [e.id for e in selfcheck._EXERCISES]
+    assert ids == list(CASES), "every registered exercise needs right, wrong and malformed cases here"
+    assert ids == sorted(ids, key=lambda i: int(i.split("-")[1])), "the registry is in lesson order"
+
+
+def _verdict(capsys, exercise, answer):
+    result = lk.check(exercise, answer)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, out  # one line
+    return result, out
+
+
+def _assert_hidden(out, secrets):
+    for value in secrets:
+        for text in {str(value), f"{value:,}" if isinstance(value, int) else str(value)}:
+            assert text not in out, f"the verdict shows the expected answer {text}: {out}"
+
+
+@pytest.mark.parametrize("exercise", list(CASES))
+def test_right_answers_pass(capsys, exercise):
+    for answer in CASES[exercise][0]:
+        result, out = _verdict(capsys, exercise, answer)
+        assert result is True and out == f"✓ {exercise}: correct\n", out
+
+
+@pytest.mark.parametrize("exercise", list(CASES))
+def test_wrong_answers_get_a_hint_and_no_solution(capsys, exercise):
+    hint = selfcheck._REGISTRY[exercise].hint
+    for answer in CASES[exercise][1]:
+        result, out = _verdict(capsys, exercise, answer)
+        assert result is False and out.startswith(f"✗ {exercise}: not yet: ") and f"hint: {hint}" in out, out
+        _assert_hidden(out, CASES[exercise][3])
+
+
+@pytest.mark.parametrize("exercise", list(CASES))
+def test_malformed_answers_say_what_was_expected_and_do_not_raise(capsys, exercise):
+    for answer in CASES[exercise][2]:
+        result, out = _verdict(capsys, exercise, answer)
+        assert result is False and out.startswith(f"✗ {exercise}: not yet: "), out
+        assert "expected" in out or "raised" in out, out
+        _assert_hidden(out, CASES[exercise][3])
+
+
+@pytest.mark.parametrize("exercise", list(CASES))
+def test_no_answer_yet(capsys, exercise):
+    result, out = _verdict(capsys, exercise, None)
+    assert result is False and out == f"… {exercise}: no answer yet (expected: {selfcheck._REGISTRY[exercise].form})\n"
+
+
+def test_a_function_that_raises_is_named_in_the_verdict(capsys):
+    result, out = _verdict(capsys, "ex-04-top2", raises)
+    assert result is False and "your function raised KeyError: 'typo'" in out
+
+
+def test_unknown_exercise_names_the_lessons_ids_not_answers():
+    with pytest.raises(ValueError) as info:
+        lk.check("ex-08-nonexistent", 3)
+    message = str(info.value)
+    assert "ex-08-strided, ex-08-kernels, ex-08-se" in message and "ex-03-rf" not in message
+    _assert_hidden(message, [strided_extra(), se_extra(), *three_by_three()])
+    with pytest.raises(ValueError, match="lesson 05's self-checked exercises: none"):
+        lk.check("ex-05-gap", 0.5)
+    with pytest.raises(ValueError, match="ids look like 'ex-03-rf'"):
+        lk.check("rf", 26)
+
+
+def test_exercise_must_be_a_string():
+    with pytest.raises(TypeError, match="exercise must be a str, got int"):
+        lk.check(3, 26)
+
+
+def test_the_exercise_labels_exist_in_the_lessons():
+    from pathlib import Path
+
+    text = "".join(p.read_text() for p in sorted((Path(__file__).parents[1] / "notebooks").glob("0*.ipynb")))
+    for exercise in selfcheck._REGISTRY:
+        assert f":label: {exercise}" in text, f"{exercise} is no exercise of lessons 00-09"
