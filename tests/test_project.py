@@ -190,6 +190,18 @@ def test_results_page_marks_targets_met_and_missed(tmp_path):
     assert "| 91.0% | within rounding |" in text and "| 99.0% | within rounding |" in text
 
 
+def test_results_rows_added_after_a_recorded_run_read_to_be_measured():
+    """A full-profile record made before a row's experiment existed does not break the page."""
+    make_results = _script("make_results")
+    old = {"seconds": 600.0, "device": "CPU", "torch_threads": 2, "versions": {"torch": "2.x"},
+           "started": "2026-11-22T03:00:00+00:00",
+           "glued": {"cvd_phase1": "98.5%", "cvd_phase2": "98.1%", "cvd_scratch": "77.0%"}}
+    lines = make_results.render({"12_transfer_learning": old}).splitlines()
+    assert "| 98.5% / 98.1% | yes |" in next(line for line in lines if "Cats vs Dogs validation" in line)
+    cifar = [line for line in lines if "CIFAR-10" in line and "12_transfer" in line]
+    assert cifar and all("*to be measured*" in line for line in cifar)
+
+
 def test_results_verdicts_allow_for_the_rounding_of_glued_values():
     make_results = _script("make_results")
     P = make_results.Percent.parse
