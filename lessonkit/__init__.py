@@ -13,7 +13,7 @@ module                  concept (first lesson)
 ======================  ==========================================================
 ``profile``             profiles, devices and seeds (00)
 ``progress``            progress bars that regression checks do not see (00)
-``notebook``            numbers glued into the prose, and their checks (00)
+``notebook``            numbers glued into the prose, and their checks (00, 11)
 ``data``                datasets: cache → offline mirror → official download (00)
 ``train``               the training loop, evaluation, top-k accuracy (00)
 ``models``              the MLP baseline and small CNNs (00)

@@ -15,11 +15,14 @@ cells. CONTRIBUTING.md explains the scheme.
 
 from __future__ import annotations
 
+import ast
+import json
 import math
 import numbers
+from pathlib import Path
 from typing import Any
 
-__all__ = ["check_close", "glue"]
+__all__ = ["check_close", "glue", "glued_values"]
 
 # The MIME prefix and metadata key myst-nb reads glued values from.
 _GLUE_PREFIX = "application/papermill.record/"
@@ -143,3 +146,70 @@ def check_close(name: str, value: float, expected: float, tol: float, *, profile
             f"expected {float(expected):.4g} ± {float(tol):.4g} ({profile} profile)"
         )
     return True
+
+
+def glued_values(notebook: str | Path) -> dict[str, str]:
+    """The values another lesson glued, as its committed outputs record them.
+
+    A lesson that compares its result with another lesson's reads the other
+    lesson's glued numbers instead of typing them: each value is the text its
+    ``{glue:text}`name``` shows in the book (the string itself for a glued
+    string such as ``"95.5%"``).
+
+    Introduced in lesson 11.
+
+    Parameters
+    ----------
+    notebook : str or Path
+        An executed lesson notebook (``.ipynb``).
+
+    Returns
+    -------
+    dict of str to str
+        Glue name -> text, in the order the notebook glued them.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``notebook`` does not exist.
+    ValueError
+        When it is not a notebook (``.ipynb`` JSON with cells).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "acc", "mime_prefix": ""}},
+    ...        "data": {"text/plain": "'95.5%'"}}
+    >>> nb = {"cells": [{"cell_type": "code", "source": "", "metadata": {}, "outputs": [out]}]}
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = Path(d) / "lesson.ipynb"
+    ...     _ = path.write_text(json.dumps(nb))
+    ...     glued_values(path)
+    {'acc': '95.5%'}
+    """
+    from ._utils import check_type
+
+    path = Path(check_type("notebook", notebook, (str, Path)))
+    if path.suffix != ".ipynb":
+        raise ValueError(f"notebook must be a .ipynb file, got {str(path)!r}")
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"notebook must be an executed notebook (JSON with cells), got {str(path)!r}") from err
+    values: dict[str, str] = {}
+    for cell in cells:
+        for out in cell.get("outputs", []):
+            name = (out.get("metadata") or {}).get("scrapbook", {}).get("name")
+            if name is None:
+                continue
+            data = out.get("data") or {}
+            text = data.get(_GLUE_PREFIX + "text/plain", data.get("text/plain"))
+            if text is None:
+                continue
+            text = "".join(text) if isinstance(text, list) else text
+            try:  # myst-nb shows a glued str without its quotes
+                value = ast.literal_eval(text)
+            except (SyntaxError, ValueError):
+                value = text
+            values[name] = str(value)
+    return values

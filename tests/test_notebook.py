@@ -98,3 +98,37 @@ def test_check_close_rejects_bad_input(kwargs, error, match, monkeypatch):
     monkeypatch.setenv("LESSONKIT_PROFILE", "fast")
     with pytest.raises(error, match=match):
         lk.check_close(**kwargs)
+
+
+@pytest.mark.parametrize("hide_myst_nb", [False, True])
+def test_glued_values_reads_back_what_glue_wrote(hide_myst_nb, tmp_path, monkeypatch):
+    """A notebook whose outputs are what lk.glue really displayed: each value comes back as the book shows it."""
+    import nbformat
+
+    if not hide_myst_nb:
+        pytest.importorskip("myst_nb")
+    outputs = []
+    for value, display in (("87.1%", False), (42, True), ("text with 'quotes'", False)):
+        outputs += [nbformat.v4.new_output("display_data", data=data, metadata=metadata)
+                    for data, metadata in _glued(value, display, hide_myst_nb=hide_myst_nb, monkeypatch=monkeypatch)]
+    cell = nbformat.v4.new_code_cell("", outputs=outputs + [nbformat.v4.new_output("stream", text="not glued\n")])
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 11 · x"), cell]), path)
+    # _glued glues every value under the name "answer": the last one wins, as in myst-nb's registry
+    assert lk.glued_values(path) == {"answer": "text with 'quotes'"}
+    outputs[1].metadata["scrapbook"]["name"] = "count"
+    outputs[0].metadata["scrapbook"]["name"] = "acc"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    assert lk.glued_values(str(path)) == {"acc": "87.1%", "count": "42", "answer": "text with 'quotes'"}
+
+
+def test_glued_values_rejects_what_is_not_a_notebook(tmp_path):
+    with pytest.raises(TypeError, match="notebook must be"):
+        lk.glued_values(11)
+    with pytest.raises(ValueError, match=r"notebook must be a \.ipynb file, got '.*lesson\.txt'"):
+        lk.glued_values(tmp_path / "lesson.txt")
+    with pytest.raises(FileNotFoundError):
+        lk.glued_values(tmp_path / "missing.ipynb")
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    with pytest.raises(ValueError, match="executed notebook"):
+        lk.glued_values(tmp_path / "broken.ipynb")
