@@ -36,17 +36,18 @@ operators of a few fit and plain-loop batches, to find where the time goes.
 
 Usage::
 
-    LESSONKIT_MIRROR=../shared/data python benchmarks/training.py [--quick] [--n 1024] [--n-amp N]
-        [--repeats 5] [--batch-size 128] [--warmup 2] [--data {cifar10,synthetic}] [--width {fast,full}]
+    LESSONKIT_MIRROR=../shared/data python benchmarks/training.py [--quick] [--n 2048] [--n-amp N]
+        [--repeats 5] [--batch-size 64] [--warmup 2] [--data {cifar10,synthetic}] [--width {fast,full}]
         [--peak-size 2048] [--verbose] [--profile]
 
-Default (about 4 minutes on an idle 2-core CPU): 1024 CIFAR-10 images per fp32
-window, 5 repeats, a 2048 matmul. ``--quick`` (a minute or two): 256 random
-images per window, 3 repeats, a 1024 matmul. Where the CPU has no native
-bfloat16 (no AVX-512-BF16 or AMX), bfloat16 is emulated and ~10x slower, so the
-autocast rows time ``--n / 8`` images (at least one batch; ``--n-amp`` to
-choose). ``--width full`` measures the full profile's wider network (about 16x
-the work per image: give it a smaller ``--n``).
+Default (a few minutes on an idle 2-core CPU): the fast profile's network and
+batch size, 2048 CIFAR-10 images per fp32 window, 5 repeats, a 2048 matmul.
+``--quick`` (about a minute): 512 random images per window, 3 repeats, a 1024
+matmul. Where the CPU has no native bfloat16 (no AVX-512-BF16 or AMX),
+bfloat16 is emulated and ~10x slower, so the autocast rows time ``--n / 8``
+images (at least one batch; ``--n-amp`` to choose). ``--width full`` measures
+the full profile's network and batch size (about 60x the work per image: give
+it a much smaller ``--n``).
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ from torch import nn
 import lessonkit as lk
 
 LR = 1e-3
-WIDTHS = {"fast": (32, 64, 128), "full": (128, 256, 512)}
+# Lesson 10's network and batch size in each profile (notebooks/10_cifar10_from_scratch.ipynb: WIDTHS, BATCH_SIZE).
+WIDTHS = {"fast": (16, 32, 64), "full": (128, 256, 512)}
+BATCH_SIZES = {"fast": 64, "full": 128}
 
 
 # --------------------------------------------------------------------------- the network and the data
@@ -239,13 +242,14 @@ def profile(build, device, x, y, batch_size: int, train_flops: float, peak: floa
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="a short run: 256 images per window (128 for autocast), 3 repeats, synthetic data")
-    parser.add_argument("--n", type=int, default=None, help="images per timed fp32 window (default 1024; --quick 256)")
+                        help="a short run: 512 images per window, 3 repeats, synthetic data")
+    parser.add_argument("--n", type=int, default=None, help="images per timed fp32 window (default 2048; --quick 512)")
     parser.add_argument("--n-amp", type=int, default=None,
                         help="images per timed autocast window (default: --n where the device has native 16-bit "
                              "floats, else --n / 8, at least one batch)")
     parser.add_argument("--repeats", type=int, default=None, help="timed windows per row (default 5; --quick 3)")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"default: lesson 10's, {BATCH_SIZES['fast']} (fast) or {BATCH_SIZES['full']} (full)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up batches before each window (default 2)")
     parser.add_argument("--data", choices=["cifar10", "synthetic"], default=None,
                         help="CIFAR-10 images from the mirror (default) or random tensors (--quick)")
@@ -255,10 +259,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--verbose", action="store_true", help="print each timed window as it ends")
     parser.add_argument("--profile", action="store_true", help="also print torch.profiler tables of fit and the plain loop")
     args = parser.parse_args(argv)
+    args.batch_size = args.batch_size or BATCH_SIZES[args.width]
     dev = lk.device()
     bf16 = bf16_support()
     native = dev.type == "cuda" or bool(bf16["native bf16"])
-    n = args.n or (256 if args.quick else 1024)
+    n = args.n or (512 if args.quick else 2048)
     n_amp = args.n_amp or (n if native else max(args.batch_size, n // 8))
     repeats = args.repeats or (3 if args.quick else 5)
     data = args.data or ("synthetic" if args.quick else "cifar10")
