@@ -106,6 +106,11 @@ ROWS = [
     Row("05_shift_robustness", "the same CNN without augmentation: clean / shifted 4 px", "clearly below at 4 px",
         lambda g: f"{g['cnn_clean']} / {g['cnn_shift4']}",
         lambda g: below(pct(g, "cnn_shift4"), pct(g, "aug_shift4"), 0.05)),
+    Row("10_cifar10_from_scratch", "CifarNet (VGG-style, widths 128-256-512) from scratch on CIFAR-10, 40 epochs, "
+        "test accuracy", "≥ 90 %", lambda g: g["test_acc"], lambda g: at_least(pct(g, "test_acc"), 0.90)),
+    Row("10_cifar10_from_scratch", "exercise 2 (widths 64-128-256, 15 epochs), CIFAR-10 test accuracy: max-pooling / "
+        "strided convolutions / 1×1 kernels / 5×5 kernels / squeeze-and-excitation", "—",
+        lambda g: " / ".join(g[f"ex2_{k}"] for k in ("pool", "stride", "k1", "k5", "se"))),
     Row("11_cats_vs_dogs_from_scratch", "the seed's CNN from scratch on Cats vs Dogs (2,000 photographs, 150 px, "
         "100 epochs), no remedies: validation accuracy (last 5 epochs) / gap to clean training accuracy",
         "overfits: gap ≥ 15 points", lambda g: f"{g['cvd_overfit_val']} / {g['cvd_overfit_gap']} points",
