@@ -14,11 +14,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ._utils import check_int, check_type
+from ._utils import check_int, check_tensor, check_type
 from .conv import conv_output_size, cross_correlate2d
 from .plot import _panel_grid
 
-__all__ = ["plot_matrix", "show_kernels", "show_feature_maps", "draw_convolution_step"]
+__all__ = ["plot_matrix", "show_kernels", "show_feature_maps", "draw_convolution_step", "filters_as_images"]
 
 
 def _as_maps(maps, name: str) -> list[np.ndarray]:
@@ -269,3 +269,51 @@ def draw_convolution_step(fig: Figure, image, kernel, step: int, *, padding: int
         for ax in (ax_in, ax_k, ax_out):
             ax.set_xticks([])
             ax.set_yticks([])
+
+
+def filters_as_images(weight: torch.Tensor) -> torch.Tensor:
+    """Colour filters ``(N, 3, kh, kw)`` as images in [0, 1], each filter scaled on its own.
+
+    A first convolution on RGB input has one ``(3, kh, kw)`` kernel per output
+    channel; its weights are signed and tiny, so to look at it as a colour
+    picture we map that filter's smallest weight to 0 and its largest to 1
+    (the same linear map on all three channels, so the colours keep their
+    proportions). A constant filter (all weights equal) has no contrast to
+    show and becomes mid-grey, 0.5 everywhere, instead of dividing by zero.
+    The result is detached from autograd and has the input's dtype and device.
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        Floating-point tensor of shape ``(N, 3, kh, kw)``, e.g.
+        ``conv.weight`` of a ``Conv2d(3, N, k)``. All values must be finite.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(N, 3, kh, kw)``, values in [0, 1]; ready for
+        :func:`lessonkit.show_images`.
+
+    Examples
+    --------
+    >>> w = torch.tensor([[[[-2.0, 0.0]], [[2.0, 1.0]], [[0.0, 0.0]]],
+    ...                   [[[ 3.0, 3.0]], [[3.0, 3.0]], [[3.0, 3.0]]]])   # (2, 3, 1, 2)
+    >>> img = filters_as_images(w)
+    >>> img[0].flatten().tolist()                                          # min -2 -> 0, max 2 -> 1
+    [0.0, 0.5, 1.0, 0.75, 0.5, 0.5]
+    >>> img[1].unique().tolist()                                           # constant filter: mid-grey
+    [0.5]
+
+    Introduced in lesson 09.
+    """
+    check_tensor("weight", weight, ndim=4, floating=True, layout="(N, 3, kh, kw)")
+    if weight.shape[1] != 3 or weight.numel() == 0:
+        raise ValueError(f"weight must have shape (N, 3, kh, kw) with N, kh, kw >= 1 (one RGB kernel per filter), got shape {tuple(weight.shape)}")
+    w = weight.detach()
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError("weight must hold finite values, got NaN or infinity")
+    lo = w.amin(dim=(1, 2, 3), keepdim=True)
+    span = w.amax(dim=(1, 2, 3), keepdim=True) - lo
+    flat = span == 0
+    scaled = (w - lo) / torch.where(flat, torch.ones_like(span), span)
+    return torch.where(flat, torch.full_like(w, 0.5), scaled).clamp_(0.0, 1.0)

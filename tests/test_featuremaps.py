@@ -12,7 +12,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from lessonkit.featuremaps import draw_convolution_step, plot_matrix, show_feature_maps, show_kernels
+from lessonkit.featuremaps import draw_convolution_step, filters_as_images, plot_matrix, show_feature_maps, show_kernels
 
 
 def test_convolution_step_shows_the_partial_output():
@@ -95,3 +95,46 @@ def test_maps_straight_from_a_model_are_drawn_with_their_values():
     fig = show_kernels(conv.weight)  # a Parameter, as lesson 09 shows first-layer filters
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), conv.weight[0, 0].detach().numpy())
     plt.close(fig)
+
+
+def _filters_oracle(w: np.ndarray) -> np.ndarray:
+    """Independent oracle: a plain numpy loop, one filter at a time, in float64."""
+    out = np.empty_like(w, dtype=np.float64)
+    for i, f in enumerate(w.astype(np.float64)):
+        lo, hi = f.min(), f.max()
+        out[i] = 0.5 if hi == lo else (f - lo) / (hi - lo)
+    return out
+
+
+def test_filters_as_images_scales_each_filter_on_its_own():
+    conv = torch.nn.Conv2d(3, 6, 5)  # a Parameter with autograd history, as lessons 09 and 10 pass it
+    with torch.no_grad():
+        conv.weight[1] *= 100.0       # one filter far larger than the others must not dim them
+        conv.weight[4] = -0.3         # a constant filter: mid-grey, no division by zero
+    img = filters_as_images(conv.weight)
+    assert img.shape == conv.weight.shape and img.dtype == conv.weight.dtype and not img.requires_grad
+    np.testing.assert_allclose(img.numpy(), _filters_oracle(conv.weight.detach().numpy()), atol=1e-6)
+    # every non-constant filter spans the full [0, 1] range, the constant one is 0.5 everywhere
+    for i, f in enumerate(img):
+        assert (f.min().item(), f.max().item()) == ((0.5, 0.5) if i == 4 else (0.0, 1.0))
+    assert torch.isfinite(img).all()
+    # float64 in, float64 out, with the same values
+    w64 = torch.randn(4, 3, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out64 = filters_as_images(w64)
+    assert out64.dtype == torch.float64
+    np.testing.assert_allclose(out64.numpy(), _filters_oracle(w64.numpy()), rtol=0, atol=1e-12)
+
+
+def test_filters_as_images_rejects_what_is_not_a_bank_of_rgb_filters():
+    with pytest.raises(TypeError, match="torch.Tensor, got ndarray"):
+        filters_as_images(np.zeros((2, 3, 3, 3)))
+    with pytest.raises(TypeError, match="floating-point.*int64"):
+        filters_as_images(torch.zeros(2, 3, 3, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"\(N, 3, kh, kw\), got shape \(3, 3, 3\)"):
+        filters_as_images(torch.zeros(3, 3, 3))
+    with pytest.raises(ValueError, match=r"\(N, 3, kh, kw\).*got shape \(2, 1, 3, 3\)"):
+        filters_as_images(torch.zeros(2, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"got shape \(0, 3, 3, 3\)"):
+        filters_as_images(torch.zeros(0, 3, 3, 3))
+    with pytest.raises(ValueError, match="finite"):
+        filters_as_images(torch.tensor([float("nan")]).expand(1, 3, 1, 1))
