@@ -133,6 +133,7 @@ __all__ = [
     "train_val_split",
     "DeviceLoader",
     "as_tensors",
+    "normalized_black",
 ]
 
 # The fetch names are defined once, in the private lessonkit._fetch (shared with
@@ -235,6 +236,53 @@ def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
 # --------------------------------------------------------------------------
 
 
+def normalized_black(mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor) -> tuple[float, ...]:
+    """What a black pixel (0 in every channel) becomes after normalising with ``mean`` and ``std``.
+
+    Introduced in lesson 12. ``(0 - mean[c]) / std[c]`` for each channel ``c``,
+    computed in Python floats: the fill value that adds black to an image
+    normalised with these statistics (a padding or a shift, e.g.
+    :class:`lessonkit.RandomTranslate`'s ``fill``). :attr:`TensorImageDataset.black`
+    uses it for a dataset's own statistics; lesson 12 for a pretrained
+    backbone's (:attr:`lessonkit.PretrainedModel.mean` and ``std``).
+
+    Parameters
+    ----------
+    mean, std : sequence of float or 1-D tensor
+        One value per channel; every ``std`` positive.
+
+    Returns
+    -------
+    tuple of float
+        One value per channel.
+
+    Examples
+    --------
+    >>> normalized_black((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # EfficientNet-Lite0's statistics
+    (-1.0, -1.0, -1.0)
+    >>> [round(v, 4) for v in normalized_black(IMAGENET_MEAN, IMAGENET_STD)]
+    [-2.1179, -2.0357, -1.8044]
+    >>> normalized_black([0.5], [0.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: std[0] must be > 0, got 0.0
+    """
+    values = []
+    for name, v in (("mean", mean), ("std", std)):
+        if isinstance(v, torch.Tensor):
+            if v.ndim != 1:
+                raise ValueError(f"{name} must be 1-D (one value per channel), got a tensor of shape {tuple(v.shape)}")
+            v = v.tolist()
+        elif isinstance(v, (str, bytes)) or not isinstance(v, Sequence):
+            raise TypeError(f"{name} must be a sequence of floats (one per channel), got {type(v).__name__}")
+        values.append(list(v))
+    means = [check_number(f"mean[{i}]", m) for i, m in enumerate(values[0])]
+    stds = [check_number(f"std[{i}]", s, minimum=0, strict_minimum=True) for i, s in enumerate(values[1])]
+    if not means or len(means) != len(stds):
+        raise ValueError(f"mean and std need the same number of values (one per channel, at least one), got {len(means)} and {len(stds)}")
+    return tuple(-m / s for m, s in zip(means, stds))
+
+
 class TensorImageDataset(Dataset):
     """Images held in memory as one ``uint8`` tensor.
 
@@ -327,11 +375,11 @@ class TensorImageDataset(Dataset):
         What a shift or a padding must fill in to add black, as lessons 04, 05
         and 07 do. A ``float`` for a one-channel (greyscale) dataset, a tuple
         with one value per channel otherwise; ``0.0`` per channel when the
-        dataset is not normalised. Computed as ``-mean[c] / std[c]`` in Python
-        floats, so it equals that expression bit for bit.
+        dataset is not normalised. Computed by :func:`normalized_black` as
+        ``-mean[c] / std[c]`` in Python floats, so it equals that expression bit for bit.
         """
         if self.normalize:
-            values = tuple(-m / s for m, s in zip(self.mean, self.std))
+            values = normalized_black(self.mean, self.std)
         else:
             values = (0.0,) * len(self.mean)
         return values[0] if len(values) == 1 else values

@@ -42,7 +42,8 @@ to know about the architecture comes from the object, never from the lesson:
 ``.stages``, ``.display_stages``, ``.cam_layer``, ``.cam_classifier``,
 ``.model_layer(stage)``, ``.feature_shapes()``, ``.feature_dim``.
 :func:`transfer_model` copies the backbone and adds a new linear head;
-:func:`freeze` / :func:`unfreeze` choose what trains.
+:func:`freeze` / :func:`unfreeze` choose what trains, :func:`unfreeze_from` trains
+from a named stage on.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ __all__ = [
     "pretrained_model",
     "transfer_model",
     "unfreeze",
+    "unfreeze_from",
 ]
 
 #: Names accepted by :func:`pretrained_model`, in the order they are tried.
@@ -785,6 +787,70 @@ def unfreeze(module: nn.Module, names: Sequence[str] | str | None = None) -> int
             p.requires_grad_(True)
             count += p.numel()
     return count
+
+
+def unfreeze_from(model: TransferNet, block: str) -> int:
+    """Fine-tune from ``block`` on: freeze every backbone stage before it, train it, the rest and the head.
+
+    Introduced in lesson 12. Partial unfreezing, the usual phase 2 of transfer
+    learning: the early stages (edges, colours, textures) keep their ImageNet
+    weights, the later ones adapt to the new task. The state afterwards does not
+    depend on what was frozen before: every backbone parameter before ``block``
+    is frozen, every one from ``block`` on is trainable, and so is the new head
+    (``model.head``).
+
+    Batch norm: :class:`TransferNet` keeps a batch-norm layer whose parameters are
+    all frozen in eval mode even in ``model.train()``, so the stages before
+    ``block`` keep their ImageNet running statistics, while the batch-norm layers
+    from ``block`` on train and update theirs (as phase 2 of lesson 12 does).
+
+    Parameters
+    ----------
+    model : TransferNet
+        Built by :func:`transfer_model`.
+    block : str
+        The first stage to train: one of the backbone's stage names
+        (:attr:`PretrainedModel.stages`, e.g. ``"stage4"``; EfficientNet-Lite0's
+        last convolution is the stage ``"head"``), or the same with the
+        ``"backbone."`` prefix of :attr:`TransferNet.stages`.
+
+    Returns
+    -------
+    int
+        The number of parameters that train afterwards (backbone and head).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a :class:`TransferNet` or ``block`` is not a string.
+    ValueError
+        If ``block`` is not one of the backbone's stages (the message lists them).
+
+    Examples
+    --------
+    >>> net = transfer_model(pretrained_model("resnet18-standin"), 2)  # ResNet-18's architecture
+    >>> unfreeze_from(net, "stage4")  # stage4 (8,393,728) and the head (512·2 + 2)
+    8394754
+    >>> unfreeze_from(net, "backbone.stage3") == count_parameters(net)[0]
+    True
+    >>> unfreeze_from(net, "layer4")
+    Traceback (most recent call last):
+    ...
+    ValueError: block must be one of the backbone's stages 'stem', 'stage1', 'stage2', 'stage3', 'stage4', got 'layer4'
+    """
+    check_type("model", model, TransferNet)
+    check_type("block", block, str)
+    stages = [s.removeprefix("backbone.") for s in model.stages]
+    name = block.removeprefix("backbone.")
+    if name not in stages:
+        raise ValueError(f"block must be one of the backbone's stages {', '.join(map(repr, stages))}, got {block!r}")
+    training = False
+    for child_name, child in model.backbone.named_children():  # stages in order, then pool and flatten
+        training |= child_name == name
+        for p in child.parameters():
+            p.requires_grad_(training)
+    unfreeze(model.head)
+    return count_parameters(model)[0]
 
 
 class TransferNet(nn.Module):

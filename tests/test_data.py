@@ -914,3 +914,36 @@ def test_the_stand_in_serves_weights_at_their_official_url(serve_official, tmp_p
         monkeypatch.setenv("LESSONKIT_DOWNLOAD_BASE", standin.base)  # and no mirror: a download
         path = lk.fetch(pinned)
     assert path == lk.cache_dir() / source.path and path.read_bytes() == payload
+
+
+def test_normalized_black_is_what_normalize_makes_of_a_black_image():
+    # Oracle: torchvision's Normalize applied to an all-black image, channel by channel.
+    from torchvision.transforms import Normalize
+
+    for mean, std in ((lk.IMAGENET_MEAN, lk.IMAGENET_STD), ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), ((0.1307,), (0.3081,))):
+        black = lk.normalized_black(mean, std)
+        expected = Normalize(mean, std)(torch.zeros(len(mean), 2, 2, dtype=torch.float64))[:, 0, 0]
+        assert isinstance(black, tuple) and len(black) == len(mean)
+        torch.testing.assert_close(torch.tensor(black, dtype=torch.float64), expected, rtol=0, atol=1e-15)
+    # a tensor of statistics gives the same values as the list
+    assert lk.normalized_black(torch.tensor([0.25, 0.5]), torch.tensor([0.5, 0.25])) == (-0.5, -2.0)
+    # the dataset's black is this helper under its own statistics, bit for bit
+    ds = lk.TensorImageDataset(torch.zeros(1, 2, 1, 1, dtype=torch.uint8), torch.tensor([0]), ["a"], mean=[0.3, 0.6], std=[0.2, 0.7])
+    assert ds.black == lk.normalized_black(ds.mean, ds.std)
+
+
+def test_normalized_black_rejects_bad_statistics():
+    with pytest.raises(ValueError, match=r"std\[1\] must be > 0, got 0.0"):
+        lk.normalized_black([0.5, 0.5], [0.5, 0.0])
+    with pytest.raises(ValueError, match="the same number of values.*got 3 and 1"):
+        lk.normalized_black([0.5] * 3, [0.5])
+    with pytest.raises(ValueError, match="at least one"):
+        lk.normalized_black([], [])
+    with pytest.raises(ValueError, match=r"1-D .* shape \(3, 1, 1\)"):
+        lk.normalized_black(torch.zeros(3, 1, 1), torch.ones(3))
+    with pytest.raises(TypeError, match="mean must be a sequence of floats .* got float"):
+        lk.normalized_black(0.5, [0.5])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="std must be a sequence of floats .* got str"):
+        lk.normalized_black([0.5], "0.5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"mean\[0\]"):
+        lk.normalized_black(["a"], [0.5])  # type: ignore[list-item]

@@ -610,6 +610,7 @@ COVERED = {
     "count_parameters": "no data",
     "freeze": "no data",
     "unfreeze": "no data",
+    "unfreeze_from": "no data",
     "get_layer": "no data",
     "eval_mode": "no data",
     "cache_key": "no data: hashes the backbone's weights",

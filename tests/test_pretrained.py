@@ -481,3 +481,61 @@ def test_the_resnet18_standin_is_labelled_and_only_loaded_on_request(offline, mo
     real = lk.pretrained_model()  # the chain never falls back to a stand-in
     assert not real.is_standin and "STAND-IN" not in real.describe()
     assert [t.split(":")[0] for t in real.tried] == ["ResNet-18"]  # no stand-in was tried
+
+
+def _trainable_by_hand(net: lk.TransferNet, stages: list[str], block: str) -> set[str]:
+    """Oracle: the parameter names that should train, read off ``named_parameters`` by their prefixes."""
+    later = stages[stages.index(block):]
+    return {n for n, _ in net.named_parameters() if n.startswith("head.") or any(n.startswith(f"backbone.{s}.") for s in later)}
+
+
+@pytest.mark.parametrize("start", ["frozen", "unfrozen"])
+def test_unfreeze_from_trains_the_block_everything_after_it_and_the_head(start):
+    pm = P.pretrained_model("resnet18-standin")
+    net = lk.transfer_model(pm, 3)
+    if start == "unfrozen":
+        lk.unfreeze(net)  # the result must not depend on what was trainable before
+    for block in pm.stages:
+        n = lk.unfreeze_from(net, block)
+        trainable = {name for name, p in net.named_parameters() if p.requires_grad}
+        expected = _trainable_by_hand(net, pm.stages, block)
+        assert trainable == expected, block
+        assert n == sum(p.numel() for name, p in net.named_parameters() if name in expected)
+    # the first stage: everything trains; the dotted name of net.stages is accepted too
+    assert lk.unfreeze_from(net, net.stages[0]) == sum(p.numel() for p in net.parameters())
+    # ResNet-18's layer4 (stage4) by torchvision's own module, plus the 512·3 + 3 head
+    from torchvision.models import resnet18
+
+    layer4 = sum(p.numel() for p in resnet18().layer4.parameters())
+    assert lk.unfreeze_from(net, "stage4") == layer4 + 512 * 3 + 3
+
+
+def test_unfreeze_from_keeps_the_frozen_batch_norms_in_eval_mode():
+    pm = P.pretrained_model("resnet18-standin")
+    net = lk.transfer_model(pm, 2)
+    lk.unfreeze_from(net, "stage3")
+    net.train()
+    frozen_bn = [m for s in ("stem", "stage1", "stage2") for m in net.backbone.get_submodule(s).modules() if isinstance(m, nn.BatchNorm2d)]
+    trained_bn = [m for s in ("stage3", "stage4") for m in net.backbone.get_submodule(s).modules() if isinstance(m, nn.BatchNorm2d)]
+    assert frozen_bn and trained_bn
+    assert not any(m.training for m in frozen_bn) and all(m.training for m in trained_bn)
+    before_frozen = [m.running_mean.clone() for m in frozen_bn]
+    before_trained = [m.running_mean.clone() for m in trained_bn]
+    net(torch.randn(2, 3, 64, 64)).sum().backward()
+    for m, b in zip(frozen_bn, before_frozen):
+        torch.testing.assert_close(m.running_mean, b)  # ImageNet statistics kept
+    assert all(not torch.equal(m.running_mean, b) for m, b in zip(trained_bn, before_trained))  # these adapt
+    assert net.backbone.stage2[0].conv1.weight.grad is None and net.backbone.stage3[0].conv1.weight.grad is not None
+
+
+def test_unfreeze_from_rejects_unknown_blocks_and_wrong_types():
+    net = lk.transfer_model(_tiny_pm(), 2)
+    with pytest.raises(ValueError, match=r"block must be one of the backbone's stages 'stem', 'stage1', got 'pool'"):
+        lk.unfreeze_from(net, "pool")  # a child of the backbone, but not a stage
+    with pytest.raises(ValueError, match="got 'layer4'"):
+        lk.unfreeze_from(net, "layer4")
+    with pytest.raises(TypeError, match="block must be a str, got int"):
+        lk.unfreeze_from(net, 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="model must be a TransferNet, got Sequential"):
+        lk.unfreeze_from(net.backbone, "stem")  # type: ignore[arg-type]
+    assert lk.count_parameters(net)[0] == 6 * 2 + 2  # a rejected call changes nothing
