@@ -338,6 +338,38 @@ def _judge_08_se(answer: Any) -> bool:
     return _same_int(_as_int(answer), _se_extra())
 
 
+_VGG_SIDES = (224, 100, 57, 33)
+
+
+@lru_cache(maxsize=None)
+def _vgg16_block_sides(side: int) -> tuple[int, ...]:
+    """The side length after each of torchvision VGG-16's five blocks (its max-poolings), measured."""
+    import torchvision
+
+    with torch.device("meta"):
+        features = torchvision.models.vgg16(weights=None).features
+    sides: list[int] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: sides.append(o.shape[-1]))
+             for m in features if isinstance(m, nn.MaxPool2d)]
+    try:
+        features(torch.empty(1, 3, side, side, device="meta"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return tuple(sides)
+
+
+def _judge_08_vgg_sizes(answer: Any) -> bool:
+    for side in _VGG_SIDES:
+        given = _call(answer, side)
+        if not isinstance(given, (list, tuple)) or len(given) != 5:
+            raise _Malformed(f"expected your function to return 5 side lengths (one per block), got {_describe(given)}")
+        given = tuple(_as_int(g, "an int for each side length") for g in given)
+        if given != _vgg16_block_sides(side):
+            raise _Wrong(f"wrong side lengths for a {side}×{side} input")
+    return True
+
+
 def _minmax(maps: torch.Tensor) -> torch.Tensor:
     flat = maps.flatten(1)
     low, high = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
@@ -406,6 +438,9 @@ _EXERCISES: tuple[_Exercise, ...] = (
               "stride-1 layer adds k-1 pixels to the field", _judge_08_kernels),
     _Exercise("ex-08-se", "an int: the parameters of the two squeeze-and-excitation layers",
               "each SE layer is two 1×1 convolutions with biases, C -> C/4 -> C", _judge_08_se),
+    _Exercise("ex-08-vgg-sizes", "a function (side) -> the side lengths after VGG-16's five blocks (5 ints)",
+              "a 3×3 convolution with padding 1 keeps the side; each block ends with a 2×2 max-pooling "
+              "of stride 2, which halves the side and rounds an odd side down", _judge_08_vgg_sizes),
     _Exercise("ex-09-gradcam", "a function (model, x, layer, target) -> heatmaps (N, h, w)",
               "weight each feature map of the layer by the mean of the target logit's gradient over "
               "its positions, sum over channels, keep the positive part", _judge_09_gradcam),

@@ -7,6 +7,8 @@ by measuring (gradients, output shapes) or by a second implementation.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -137,6 +139,11 @@ CASES = {
     "ex-08-kernels": ([three_by_three(), list(three_by_three())], [(three_by_three()[0], 5), (three_by_three()[0] + 192, 7)],
                       [three_by_three()[0], (1, 2, 3), ("many", 7)], list(three_by_three())),
     "ex-08-se": ([se_extra()], [se_extra() - 48, 2 * se_extra()], ["700", 700.5], [se_extra()]),
+    "ex-08-vgg-sizes": ([lambda side: [side // 2**k for k in range(1, 6)], lambda side: tuple(np.int64(side) >> np.arange(1, 6))],
+                        [lambda side: [math.ceil(side / 2**k) for k in range(1, 6)], lambda side: [112, 56, 28, 14, 7],
+                         lambda side: [side // 2**k for k in range(0, 5)]],
+                        [112, lambda side: [side // 2**k for k in range(1, 5)], lambda side: [side / 2**k for k in range(1, 6)],
+                         lambda side: 7, raises], []),
     "ex-09-gradcam": ([grad_cam_with_hooks, lambda *a: 5 * grad_cam_with_hooks(*a),
                        lambda m, x, layer, t: F.interpolate(grad_cam_with_hooks(m, x, layer, t)[:, None], size=x.shape[-2:],
                                                             mode="bilinear", align_corners=False)[:, 0]],
@@ -205,7 +212,7 @@ def test_unknown_exercise_names_the_lessons_ids_not_answers():
     with pytest.raises(ValueError) as info:
         lk.check("ex-08-nonexistent", 3)
     message = str(info.value)
-    assert "ex-08-strided, ex-08-kernels, ex-08-se" in message and "ex-03-rf" not in message
+    assert "ex-08-strided, ex-08-kernels, ex-08-se, ex-08-vgg-sizes" in message and "ex-03-rf" not in message
     _assert_hidden(message, [strided_extra(), se_extra(), *three_by_three()])
     with pytest.raises(ValueError, match="lesson 05's self-checked exercises: none"):
         lk.check("ex-05-gap", 0.5)
