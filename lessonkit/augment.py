@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from numbers import Real
 
 import numpy as np
 import torch
@@ -33,6 +34,8 @@ __all__ = [
     "RandomTranslate",
     "RandomHorizontalFlip",
     "RandomAffine",
+    "adjust_colour",
+    "ColorJitter",
     "Compose",
     "MixUp",
     "CutMix",
@@ -154,6 +157,101 @@ def affine(
     # grid_sample pads with zeros, so sample (x - fill) and add fill back.
     out = F.grid_sample(x - fill_t, grid, mode=mode, padding_mode="zeros", align_corners=False)
     return out + fill_t
+
+
+_GREY_WEIGHTS = (0.2989, 0.587, 0.114)  # ITU-R 601-2 luma, as torchvision's rgb_to_grayscale
+
+
+def _value_range(value_range: tuple[float, float]) -> tuple[float, float]:
+    if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
+        raise TypeError(f"value_range must be a (black, white) pair of numbers, got {type(value_range).__name__} {value_range!r}")
+    lo, hi = (check_number(f"value_range[{i}]", v) for i, v in enumerate(value_range))
+    if not lo < hi:
+        raise ValueError(f"value_range must be (black, white) with black < white, got {tuple(value_range)!r}")
+    return float(lo), float(hi)
+
+
+def adjust_colour(
+    x: torch.Tensor,
+    brightness: float | Sequence[float] | torch.Tensor = 1.0,
+    contrast: float | Sequence[float] | torch.Tensor = 1.0,
+    saturation: float | Sequence[float] | torch.Tensor = 1.0,
+    *,
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> torch.Tensor:
+    """Change the brightness, contrast and saturation of each image of a batch by its own factors.
+
+    The functional of :class:`ColorJitter`. The three steps are those of
+    torchvision's ``adjust_brightness``, ``adjust_contrast`` and
+    ``adjust_saturation``, applied in this order to each image with its own
+    factor, and clamped to ``value_range`` after each step:
+
+    - brightness ``b``: every pixel times ``b`` (0 gives a black image);
+    - contrast ``c``: blend with the image's mean grey level,
+      ``c·x + (1 - c)·mean`` (0 gives a uniform grey image);
+    - saturation ``s``: blend with each pixel's grey value,
+      ``s·x + (1 - s)·grey`` (0 gives a greyscale image; a one-channel
+      image is left unchanged).
+
+    Grey is the weighted sum ``0.2989 R + 0.587 G + 0.114 B``, as in
+    torchvision. A factor of 1 leaves the image unchanged.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Float batch ``(N, C, H, W)`` with ``C`` = 1 or 3, on any device.
+    brightness, contrast, saturation : float or (N,) tensor or sequence
+        Non-negative factors: one for the whole batch, or one per image.
+    value_range : (float, float)
+        The pixel values of black and white: ``(0, 1)`` for images scaled
+        to ``[0, 1]``, ``(-1, 1)`` for images normalised with mean and
+        standard deviation 0.5. The arithmetic is done in ``[0, 1]`` and
+        mapped back.
+
+    Returns
+    -------
+    torch.Tensor
+        The adjusted batch, same shape, dtype and device, within ``value_range``.
+
+    Examples
+    --------
+    >>> x = torch.tensor([0.2, 0.4, 0.6]).view(1, 3, 1, 1)
+    >>> adjust_colour(x, brightness=2.0).flatten().tolist()   # 0.6 · 2 is clamped to white
+    [0.4000000059604645, 0.800000011920929, 1.0]
+    >>> adjust_colour(x, saturation=0.0).flatten().round(decimals=4).tolist()  # grey: 0.2989·0.2 + 0.587·0.4 + 0.114·0.6
+    [0.3630000054836273, 0.3630000054836273, 0.3630000054836273]
+    >>> adjust_colour(x * 2 - 1, brightness=0.0, value_range=(-1, 1)).flatten().tolist()  # black is -1 here
+    [-1.0, -1.0, -1.0]
+
+    Introduced in lesson 11.
+    """
+    check_batch("x", x)
+    n, c = x.shape[:2]
+    if c not in (1, 3):
+        raise ValueError(f"x must have 1 or 3 channels, got shape {tuple(x.shape)}")
+    lo, hi = _value_range(value_range)
+    factors = []
+    for name, value in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+        if not isinstance(value, torch.Tensor):
+            if isinstance(value, (str, bytes)) or not isinstance(value, (Real, Sequence)) or isinstance(value, bool):
+                raise TypeError(f"{name} must be a number or one number per image, got {type(value).__name__} {value!r}")
+        f = _per_sample(value, n, name)
+        if not torch.isfinite(f).all() or (f < 0).any():
+            raise ValueError(f"{name} must be non-negative factors, got {f.tolist() if f.numel() <= 8 else 'values below 0'}")
+        factors.append(f.to(device=x.device, dtype=x.dtype).view(n, 1, 1, 1))
+    b, k, s = factors
+    weights = torch.tensor(_GREY_WEIGHTS, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+
+    def grey(img: torch.Tensor) -> torch.Tensor:
+        return img if c == 1 else (img * weights).sum(dim=1, keepdim=True)
+
+    out = (x - lo) / (hi - lo)                                        # [lo, hi] -> [0, 1]
+    out = (out * b).clamp(0, 1)                                       # brightness
+    mean = grey(out).mean(dim=(1, 2, 3), keepdim=True)
+    out = (k * out + (1 - k) * mean).clamp(0, 1)                      # contrast
+    if c == 3:
+        out = (s * out + (1 - s) * grey(out)).clamp(0, 1)             # saturation
+    return out * (hi - lo) + lo
 
 
 def _range(value: float | tuple[float, float], name: str, symmetric: bool) -> tuple[float, float]:
@@ -328,6 +426,76 @@ class RandomAffine(_RandomBatchTransform):
 
     def __repr__(self) -> str:
         return f"RandomAffine({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items() if k != 'fill')})"
+
+
+class ColorJitter(_RandomBatchTransform):
+    """Random brightness, contrast and saturation, drawn per image (functional: :func:`adjust_colour`).
+
+    The batched counterpart of ``torchvision.transforms.v2.ColorJitter``
+    without hue: called on a batch tensor, torchvision's transform draws *one*
+    set of factors for the whole batch; this one draws a brightness, a
+    contrast and a saturation factor for each image, uniformly in its range,
+    and applies them in that fixed order (torchvision shuffles the order).
+
+    Parameters
+    ----------
+    brightness, contrast, saturation : float or (min, max)
+        A number ``v`` means factors in ``[max(0, 1 - v), 1 + v]`` (as in
+        torchvision); a pair gives the range itself. 0 (or ``(1, 1)``) leaves
+        that property alone and draws nothing for it.
+    value_range : (float, float)
+        The pixel values of black and white: ``(0, 1)``, or ``(-1, 1)`` for
+        images normalised with mean and standard deviation 0.5.
+    generator : torch.Generator, optional
+        A CPU generator, for reproducible draws.
+
+    Call it on a float batch ``(N, C, H, W)`` (C = 1 or 3) on any device
+    (returns the jittered batch: same shape, dtype and device, values within
+    ``value_range``), or on ``(x, y)`` as a batch transform of
+    :func:`lessonkit.fit` (returns ``(jittered x, y)``).
+
+    Examples
+    --------
+    >>> jitter = ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, generator=torch.Generator().manual_seed(0))
+    >>> x = torch.rand(1, 3, 8, 8).expand(4, 3, 8, 8)        # four copies of one image
+    >>> out = jitter(x)
+    >>> out.shape, bool(out.min() >= 0 and out.max() <= 1)
+    (torch.Size([4, 3, 8, 8]), True)
+    >>> len(set(out.mean(dim=(1, 2, 3)).tolist()))            # each copy got its own factors
+    4
+    >>> torch.equal(ColorJitter()(x), x)                      # no range given: the identity
+    True
+
+    Introduced in lesson 11.
+    """
+
+    def __init__(self, brightness: float | tuple[float, float] = 0.0, contrast: float | tuple[float, float] = 0.0,
+                 saturation: float | tuple[float, float] = 0.0, value_range: tuple[float, float] = (0.0, 1.0),
+                 generator: torch.Generator | None = None) -> None:
+        self.ranges = {}
+        for name, value in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = check_number(name, value, minimum=0)
+                lo, hi = max(0.0, 1.0 - value), 1.0 + value
+            else:
+                lo, hi = _range(value, name, symmetric=False)
+                if lo < 0:
+                    raise ValueError(f"{name} must be a non-negative (min, max) range of factors, got {value!r}")
+            self.ranges[name] = (float(lo), float(hi))
+        self.value_range = _value_range(value_range)
+        self.generator = generator
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch("x", x)
+        if all(r == (1.0, 1.0) for r in self.ranges.values()):
+            return x
+        n = x.shape[0]
+        factors = {name: 1.0 if r == (1.0, 1.0) else _uniform(n, *r, self.generator) for name, r in self.ranges.items()}
+        return adjust_colour(x, **factors, value_range=self.value_range)
+
+    def __repr__(self) -> str:
+        return (f"ColorJitter({', '.join(f'{k}={v!r}' for k, v in self.ranges.items())}, "
+                f"value_range={self.value_range!r})")
 
 
 class Compose:

@@ -282,3 +282,111 @@ def test_compose_and_fit_accept_batch_transforms():
     loader = DeviceLoader((x, y), batch_size=8, shuffle=True)
     h = lk.fit(model, loader, epochs=1, batch_transform=Compose([RandomTranslate(1), RandomHorizontalFlip(), MixUp(num_classes=3)]))
     assert h.epochs == 1 and np.isfinite(h.train_loss[0])
+
+
+# --------------------------------------------------------------------------
+# Colour jitter (lesson 11): per image, against torchvision's functionals
+# --------------------------------------------------------------------------
+
+
+def _torchvision_colour(img, b, c, s):
+    """One image (C, H, W) in [0, 1], torchvision's three functionals in ColorJitter's order b, c, s."""
+    img = TF.adjust_brightness(img, b)
+    img = TF.adjust_contrast(img, c)
+    return TF.adjust_saturation(img, s)
+
+
+def test_adjust_colour_equals_torchvision_per_image_with_each_images_factors():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 3, 7, 9, generator=g)
+    b, c, s = (torch.rand(6, generator=g, dtype=torch.float64) * 1.6 for _ in range(3))  # includes factors > 1: clamping
+    out = lk.adjust_colour(x, b, c, s)
+    expected = torch.stack([_torchvision_colour(x[i], b[i].item(), c[i].item(), s[i].item()) for i in range(6)])
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    # one image through the functional alone gives the same as inside the batch: nothing is shared between images
+    torch.testing.assert_close(lk.adjust_colour(x[2:3], b[2].item(), c[2].item(), s[2].item()), out[2:3], atol=1e-6, rtol=0)
+
+
+def test_adjust_colour_on_a_grey_batch_and_in_the_normalised_range():
+    g = torch.Generator().manual_seed(1)
+    grey = torch.rand(3, 1, 5, 5, generator=g)
+    out = lk.adjust_colour(grey, 0.8, 1.5, 0.0)  # saturation leaves one channel alone, as torchvision's
+    expected = torch.stack([TF.adjust_contrast(TF.adjust_brightness(im, 0.8), 1.5) for im in grey])
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    x = torch.rand(4, 3, 6, 6, generator=g)
+    # in [-1, 1] (mean = std = 0.5) it is the [0, 1] result, normalised
+    torch.testing.assert_close(lk.adjust_colour(x * 2 - 1, 1.3, 0.7, 1.4, value_range=(-1, 1)),
+                               lk.adjust_colour(x, 1.3, 0.7, 1.4) * 2 - 1, atol=1e-6, rtol=0)
+    # hand-worked extremes: brightness 0 is black, contrast 0 the mean grey, saturation 0 the grey image
+    assert lk.adjust_colour(x, brightness=0.0).abs().max() == 0
+    weights = torch.tensor([0.2989, 0.587, 0.114]).view(1, 3, 1, 1)
+    torch.testing.assert_close(lk.adjust_colour(x, contrast=0.0), (x * weights).sum(1, keepdim=True).mean((2, 3), keepdim=True).expand_as(x), atol=1e-6, rtol=0)
+    torch.testing.assert_close(lk.adjust_colour(x, saturation=0.0), (x * weights).sum(1, keepdim=True).expand_as(x), atol=1e-6, rtol=0)
+    assert torch.equal(lk.adjust_colour(x, 1.0, 1.0, 1.0), x) or torch.allclose(lk.adjust_colour(x, 1.0, 1.0, 1.0), x, atol=1e-7)
+
+
+def test_color_jitter_draws_factors_per_image_uniformly_in_its_ranges_and_applies_them():
+    jitter = lk.ColorJitter(brightness=0.3, contrast=(0.5, 1.5), saturation=0.2, generator=torch.Generator().manual_seed(4))
+    x = torch.rand(1, 3, 6, 6).expand(64, 3, 6, 6)
+    out = jitter(x)
+    # the same draws, in the same order, by hand: brightness, contrast, saturation, each uniform per image
+    g = torch.Generator().manual_seed(4)
+    b, c, s = ((torch.rand(64, generator=g, dtype=torch.float64) * (hi - lo) + lo) for lo, hi in ((0.7, 1.3), (0.5, 1.5), (0.8, 1.2)))
+    expected = torch.stack([_torchvision_colour(x[i], b[i].item(), c[i].item(), s[i].item()) for i in range(64)])
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    assert len({round(v, 5) for v in out.mean(dim=(1, 2, 3)).tolist()}) == 64  # every copy got its own factors
+    # torchvision's transform on the batch tensor: one draw for all
+    same = __import__("torchvision").transforms.v2.ColorJitter(brightness=0.3)(x)
+    assert len({round(v, 5) for v in same.mean(dim=(1, 2, 3)).tolist()}) == 1
+
+
+def test_color_jitter_factor_ranges_follow_torchvision_and_zero_draws_nothing():
+    assert lk.ColorJitter(brightness=1.5).ranges["brightness"] == (0.0, 2.5)  # max(0, 1 - v)
+    assert lk.ColorJitter(contrast=(0.2, 0.4)).ranges["contrast"] == (0.2, 0.4)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(5, 3, 4, 4), torch.arange(5)
+    state = g.get_state()
+    out, labels = lk.ColorJitter(generator=g)(x, y)
+    assert torch.equal(out, x) and torch.equal(labels, y) and torch.equal(g.get_state(), state)
+    # a brightness-only jitter keeps every image's hue: channel ratios unchanged where nothing clamps
+    dim = torch.rand(5, 3, 4, 4) * 0.5
+    out = lk.ColorJitter(brightness=0.5, generator=g)(dim)
+    ratio = out / dim
+    torch.testing.assert_close(ratio, ratio[:, :1, :1, :1].expand_as(ratio), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda: lk.ColorJitter(brightness="0.2"), TypeError),
+        (lambda: lk.ColorJitter(brightness=-0.1), ValueError),
+        (lambda: lk.ColorJitter(contrast=(1.5, 0.5)), ValueError),
+        (lambda: lk.ColorJitter(saturation=(-0.5, 1.0)), ValueError),
+        (lambda: lk.ColorJitter(value_range=(1, -1)), ValueError),
+        (lambda: lk.ColorJitter(value_range=1.0), TypeError),
+        (lambda: lk.ColorJitter(0.2)(torch.rand(3, 8, 8)), ValueError),                      # not a batch
+        (lambda: lk.ColorJitter(0.2)(torch.zeros(2, 3, 4, 4, dtype=torch.uint8)), TypeError),  # not float
+        (lambda: lk.adjust_colour(torch.rand(2, 4, 4, 4), 1.2), ValueError),                 # 4 channels
+        (lambda: lk.adjust_colour(torch.rand(2, 3, 4, 4), -1.0), ValueError),
+        (lambda: lk.adjust_colour(torch.rand(2, 3, 4, 4), [1.0, 1.1, 1.2]), ValueError),     # 3 factors, 2 images
+        (lambda: lk.adjust_colour(torch.rand(2, 3, 4, 4), "bright"), TypeError),
+    ],
+)
+def test_colour_jitter_rejects_bad_arguments(call, error):
+    with pytest.raises(error):
+        call()
+
+
+def test_color_jitter_on_the_device_gives_the_cpu_result():
+    from test_devices import META, StandIn, to_cpu  # the shadow device: a stand-in for a GPU (see test_devices)
+
+    x = torch.rand(8, 3, 5, 5)
+    expected = lk.ColorJitter(0.2, 0.2, 0.2, value_range=(0, 1), generator=torch.Generator().manual_seed(2))(x)
+    with StandIn():
+        got = lk.ColorJitter(0.2, 0.2, 0.2, generator=torch.Generator().manual_seed(2))(x.to(META))
+        assert got.device == META
+        got = to_cpu(got)
+    torch.testing.assert_close(got, expected)
+    # PyTorch's own meta device: no value is read, every factor is moved to the batch's device
+    out = lk.ColorJitter(0.2, 0.2, 0.2, value_range=(-1, 1))(torch.empty(4, 3, 6, 6, device="meta"))
+    assert out.device == META and out.shape == (4, 3, 6, 6)
