@@ -279,6 +279,7 @@ def fit(
     batch_transform: BatchTransform | None = None,
     history: History | None = None,
     amp: bool | None = None,
+    channels_last: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
@@ -330,6 +331,18 @@ def fit(
         not been measured in the full profile (``benchmarks/training.py``
         measures its speed). ``True`` on a device other than CUDA or the CPU
         raises ``ValueError``.
+    channels_last : bool
+        Train in the channels-last memory format (NHWC): the model's 4-D
+        weights (its convolutions') and every training batch, after
+        ``batch_transform``, are converted with ``memory_format=torch.channels_last``.
+        The numbers are the same up to float rounding (only the order of
+        the values in memory changes); the convolution kernels of oneDNN
+        (CPU) and cuDNN (tensor cores) are often faster on it
+        (``benchmarks/training.py`` measures how much). Training batches
+        must be 4-D ``(N, C, H, W)``: another shape raises ``ValueError``.
+        Validation batches are left as they are (a convolution with
+        channels-last weights returns channels-last outputs either way).
+        The model stays channels-last after the call.
 
     Notes
     -----
@@ -358,6 +371,13 @@ def fit(
     >>> fit(net, data, epochs=1, amp=True).epochs, net.weight.dtype
     (1, torch.float32)
 
+    Channels-last memory format; the convolution's weights stay in it:
+
+    >>> net = nn.Sequential(nn.Conv2d(1, 2, 2), nn.Flatten(), nn.Linear(2, 2))
+    >>> _ = fit(net, (x, y), epochs=1, batch_size=8, channels_last=True)
+    >>> net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    True
+
     Introduced in lesson 00.
     """
     check_type("model", model, nn.Module)
@@ -365,6 +385,8 @@ def fit(
     check_int("seed", seed)
     if amp is not None and not isinstance(amp, bool):
         raise TypeError(f"amp must be True, False or None (automatic: on for CUDA, off elsewhere), got {amp!r}")
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"channels_last must be True or False, got {channels_last!r}")
     device = torch.device(device) if device is not None else _model_device(model)
     train_loader = _loader(train_loader, "train_loader", batch_size, shuffle=True, device=device, seed=seed)
     if val_loader is not None:
@@ -376,6 +398,8 @@ def fit(
         raise ValueError("val_batch_size is given but there is no validation data (val_loader)")
     amp_dtype, scaler = _mixed_precision(device, amp)
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # converts the 4-D parameters (convolution weights) only
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     history = history or History()
@@ -388,6 +412,8 @@ def fit(
             x, y = _to(batch, device)
             if batch_transform is not None:
                 x, y = batch_transform(x, y)
+            if channels_last:
+                x = _channels_last(x)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():
                 out = model(x)
@@ -434,6 +460,15 @@ def _mixed_precision(device: torch.device, amp: bool | None) -> tuple[torch.dtyp
         f"amp=True needs a CUDA device (float16 autocast with a gradient scaler) or the CPU (bfloat16 autocast), "
         f"but the model trains on {device}; use amp=None (on for CUDA, off elsewhere) or amp=False"
     )
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """The training batch ``x`` in channels-last memory format (for :func:`fit`); it must be 4-D."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"channels_last=True needs 4-D image batches (N, C, H, W), got a batch of shape {shape}; "
+                         f"use channels_last=False for other inputs")
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def _device_of(model: nn.Module) -> torch.device:

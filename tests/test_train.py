@@ -330,3 +330,97 @@ def test_fit_amp_on_cuda_builds_a_gradient_scaler(monkeypatch):
     assert lk.train._mixed_precision(torch.device("cpu"), None) == (None, None)  # off by default on the CPU
     monkeypatch.setattr(torch.amp, "GradScaler", lambda *args: ("scaler",) + args)
     assert lk.train._mixed_precision(torch.device("cuda"), None) == (torch.float16, ("scaler", "cuda"))
+
+
+# --------------------------------------------------------------------------- channels_last
+def _cl_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+
+
+def _cl_batches(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(16, 3, 8, 8, generator=g), torch.randint(0, 3, (16,), generator=g)) for _ in range(n)]
+
+
+def test_fit_channels_last_is_the_plain_contiguous_loop_up_to_rounding():
+    # Oracle: the textbook loop in the default (contiguous, NCHW) memory format, written out.
+    batches = _cl_batches()
+    got = _cl_net()
+    formats = []
+    got[0].register_forward_pre_hook(
+        lambda m, args: formats.append(args[0].is_contiguous(memory_format=torch.channels_last)) if m.training else None)
+    h = lk.fit(got, batches, batches[:2], epochs=2, optimizer=torch.optim.SGD(got.parameters(), lr=0.1),
+               channels_last=True)
+    expected = _cl_net()
+    opt = torch.optim.SGD(expected.parameters(), lr=0.1)
+    losses = []
+    for _ in range(2):
+        expected.train()
+        total = 0.0
+        for x, y in batches:
+            assert x.is_contiguous() and not x.is_contiguous(memory_format=torch.channels_last)
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(expected(x), y)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(y)
+        losses.append(total / sum(len(y) for _, y in batches))
+    assert formats == [True] * 8  # every training batch reached the network channels-last
+    assert h.train_loss == pytest.approx(losses, rel=1e-5)
+    for a, b in zip(got.state_dict().values(), expected.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    with lk.eval_mode(expected):
+        val = lk.evaluate(expected, batches[:2])
+    assert h.val_loss[-1] == pytest.approx(val["loss"], rel=1e-5)
+    assert h.val_acc[-1] == val["top1"]
+
+
+def test_fit_channels_last_leaves_the_convolutions_channels_last_and_the_default_does_not():
+    on, off = _cl_net(), _cl_net()
+    lk.fit(on, _cl_batches(1), epochs=1, channels_last=True)
+    lk.fit(off, _cl_batches(1), epochs=1)
+    for conv in (on[0], on[4]):
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+        assert not conv.weight.is_contiguous()  # really NHWC in memory, not a layout that is both
+    assert all(m.weight.is_contiguous() for m in (off[0], off[4]))
+    assert on[8].weight.is_contiguous()  # 2-D weights have no channels-last form: left as they are
+
+
+@pytest.mark.parametrize("bad", [1, 0, "yes", None, torch.channels_last])
+def test_fit_channels_last_must_be_a_bool(bad):
+    model = _cl_net()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(TypeError, match=r"channels_last must be True or False, got"):
+        lk.fit(model, _cl_batches(1), epochs=1, channels_last=bad)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # refused before any training
+
+
+def test_fit_channels_last_needs_4d_batches():
+    flat = [(torch.randn(8, 16), torch.randint(0, 3, (8,)))]
+    with pytest.raises(ValueError, match=r"channels_last=True needs 4-D image batches \(N, C, H, W\), got a batch "
+                                         r"of shape \(8, 16\)"):
+        lk.fit(nn.Linear(16, 3), flat, epochs=1, channels_last=True)
+    lk.fit(nn.Linear(16, 3), flat, epochs=1)  # the same batches train in the default format
+
+
+def test_fit_channels_last_still_moves_each_batch_to_the_models_device():
+    # test_devices' stand-in GPU: "meta" tensors that keep their values, and raise on a device mismatch as CUDA does.
+    import copy
+
+    from test_devices import META, StandIn, on_the_device, to_cpu
+
+    batches = _cl_batches(2)
+    cpu_model = _cl_net()
+    expected = lk.fit(cpu_model, batches, batches[:1], epochs=1, channels_last=True).as_dict()
+    with StandIn():
+        m = on_the_device(_cl_net())
+        got = lk.fit(m, batches, batches[:1], epochs=1, channels_last=True).as_dict()  # CPU batches, meta model
+        assert m[0].weight.device == META and m[0].weight.is_contiguous(memory_format=torch.channels_last)
+        state = to_cpu(m.state_dict())
+        with pytest.raises(RuntimeError, match="at least two devices, meta and cpu"):  # the stand-in does catch one
+            m(batches[0][0].contiguous(memory_format=torch.channels_last))
+    assert got == expected  # the stand-in computes on the CPU: the same numbers, bit for bit
+    for a, b in zip(state.values(), cpu_model.state_dict().values()):
+        torch.testing.assert_close(a, b)
