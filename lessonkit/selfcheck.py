@@ -294,6 +294,24 @@ def _judge_06_mixup(answer: Any) -> bool:
     return True
 
 
+def _judge_06_order(answer: Any) -> bool:
+    from torchvision.transforms.v2 import functional as F
+
+    g = torch.Generator().manual_seed(6)
+    for size, angle in ((28, 45.0), (17, 30.0), (32, -120.0)):
+        image = torch.randint(0, 256, (1, size, size), dtype=torch.uint8, generator=g)
+        expected = F.invert(F.rotate(image, angle))  # rotate first (fill 0), invert after
+        given = _call(answer, image.clone(), angle)
+        if not isinstance(given, torch.Tensor):
+            raise _Malformed(f"expected your function to return an image tensor (1, H, W), got {_describe(given)}")
+        if given.shape != expected.shape:
+            raise _Malformed(f"expected an image of shape {tuple(expected.shape)} for an input of that shape, "
+                             f"got {_describe(given)}")
+        if not torch.equal(given.detach().cpu().to(torch.float64), expected.to(torch.float64)):
+            raise _Wrong(f"wrong for a {size}×{size} image rotated by {angle:g}°")
+    return True
+
+
 @lru_cache(maxsize=None)
 def _strided_extra() -> int:
     from .conv import conv_parameter_count
@@ -404,6 +422,162 @@ def _judge_09_gradcam(answer: Any) -> bool:
     return True
 
 
+# The homework of lesson 13 (book/homework.md): one check per milestone.
+def _hw_backbone() -> nn.Module:
+    """A small backbone in training mode with batch norm and dropout: eval mode matters."""
+    torch.manual_seed(13)
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with torch.no_grad():
+        for _ in range(3):  # running statistics that differ from a batch's own
+            backbone(torch.rand(4, 3, 12, 12) * 2 + 1)
+    return backbone.train()
+
+
+def _as_matrix(given: Any, shape: tuple[int, int], what: str) -> torch.Tensor:
+    try:
+        matrix = torch.as_tensor(given.detach().cpu() if isinstance(given, torch.Tensor) else np.asarray(given)).double()
+    except (TypeError, ValueError, RuntimeError):
+        raise _Malformed(f"expected {what} of shape {shape}, got {_describe(given)}") from None
+    if tuple(matrix.shape) != shape:
+        raise _Malformed(f"expected {what} of shape {shape}, got {_describe(matrix)}")
+    return matrix
+
+
+def _judge_hw13_features(answer: Any) -> bool:
+    from .pretrained import extract_features
+
+    g = torch.Generator().manual_seed(13)
+    for n, h, w in ((5, 16, 16), (2, 24, 20)):
+        backbone = _hw_backbone()
+        images = torch.rand(n, 3, h, w, generator=g)
+        expected, _ = extract_features(backbone, images)
+        backbone.train()
+        given = _as_matrix(_call(answer, backbone, images), tuple(expected.shape), "feature vectors")
+        if not torch.isfinite(given).all():
+            raise _Wrong("your vectors contain NaN or infinity")
+        if not torch.allclose(given.norm(dim=1), torch.ones(n, dtype=torch.float64), atol=1e-4):
+            raise _Wrong("your vectors do not have length 1")
+        if not torch.allclose(given, expected.double(), atol=1e-4):
+            raise _Wrong("your vectors point in other directions than the backbone's features")
+    return True
+
+
+def _judge_hw13_index(answer: Any) -> bool:
+    from .retrieval import SearchIndex
+
+    g = torch.Generator().manual_seed(14)
+    for n, q, d, k in ((40, 7, 6, 5), (12, 3, 4, 1), (9, 2, 3, 9)):
+        references = torch.randn(n, d, generator=g) * torch.rand(n, 1, generator=g) * 4
+        queries = torch.randn(q, d, generator=g) * 3
+        scores, indices = SearchIndex(references).search(queries, k)
+        given = _call(answer, references.clone(), queries.clone(), k)
+        if not (isinstance(given, (tuple, list)) and len(given) == 2):
+            raise _Malformed(f"expected your function to return (scores, indices), got {_describe(given)}")
+        given_scores = _as_matrix(given[0], (q, k), "scores")
+        given_indices = _as_matrix(given[1], (q, k), "indices")
+        if not torch.equal(given_indices.long().double(), given_indices):
+            raise _Malformed("expected whole-number indices, got fractions")
+        if not torch.equal(given_indices.long(), indices):
+            raise _Wrong(f"the matches (or their order) are wrong for {q} queries, {n} references and k = {k}")
+        if not torch.allclose(given_scores, scores.double(), atol=1e-4):
+            raise _Wrong("the scores are not the cosine similarities of the matches")
+    return True
+
+
+def _hw_reference(folder) -> Any:
+    """Three colours, two noisy images each, in sub-folders named after the colour."""
+    from PIL import Image
+
+    from .app import scan_reference_folder
+
+    rng = np.random.default_rng(13)
+    for name, colour in {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 210)}.items():
+        (folder / name).mkdir(parents=True)
+        for i in range(2):
+            pixels = np.clip(np.array(colour) + rng.integers(-25, 26, (40, 40, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / name / f"{name}{i}.png")
+    return scan_reference_folder(folder)
+
+
+def _judge_hw13_app(answer: Any) -> bool:
+    import tempfile
+    from pathlib import Path
+
+    from .app import SimilarityFinder, load_upload
+    from .pretrained import IMAGENET_MEAN, IMAGENET_STD, PretrainedModel
+
+    torch.manual_seed(15)
+    backbone = nn.Sequential(nn.Conv2d(3, 16, 5, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    pm = PretrainedModel(backbone, backbone, "mobilenet_v2", "homework check", IMAGENET_MEAN, IMAGENET_STD,
+                         None, 16, "0", ["0"], "hw-13-app")
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = _hw_reference(Path(tmp) / "reference")
+        find = _call(answer, pm, reference.root)
+        if not callable(find):
+            raise _Malformed(f"expected make_find to return the find function, got {_describe(find)}")
+        ours = SimilarityFinder(pm, reference, cache_dir=Path(tmp) / "cache")
+        for query, k in ((reference.paths[0], 3), (reference.paths[5], 2)):
+            upload = Path(tmp) / f"upload-{k}.png"
+            upload.write_bytes(query.read_bytes())
+            given = _call(find, str(upload), k)
+            if not (isinstance(given, (tuple, list)) and len(given) == 2 and isinstance(given[1], str)):
+                raise _Malformed(f"expected find to return (gallery, message), got {_describe(given)}")
+            gallery = given[0]
+            if not (isinstance(gallery, (list, tuple)) and all(isinstance(item, (list, tuple)) and len(item) == 2
+                                                               and isinstance(item[1], str) for item in gallery)):
+                raise _Malformed("expected the gallery to be a list of (image path, caption) pairs")
+            if len(gallery) != k:
+                raise _Wrong(f"asked for k = {k} matches, got {len(gallery)}")
+            try:
+                paths = [Path(item[0]).resolve() for item in gallery]
+            except TypeError:
+                raise _Malformed("expected the gallery's first items to be image paths") from None
+            expected = [path.resolve() for path, _, _ in ours.query(load_upload(upload), k)]
+            if paths[0] != query.resolve():
+                raise _Wrong("an upload of a reference image should find that image first")
+            if [p.parent.name for p in paths] != [p.parent.name for p in expected]:
+                raise _Wrong("the matches are not the most similar reference images")
+        bad = Path(tmp) / "notes.jpg"
+        bad.write_text("not an image")
+        for upload, what in ((None, "no upload"), (str(bad), "a file that is not an image")):
+            try:
+                gallery, message = find(upload, 3)
+            except Exception as error:  # noqa: BLE001 - the page must keep working
+                raise _Wrong(f"{what} made find raise {type(error).__name__}: a bad upload needs a message") from None
+            if list(gallery) or not message:
+                raise _Wrong(f"{what} should give an empty gallery and a message")
+    return True
+
+
+def _scalar(value: Any) -> Any:
+    """A one-element tensor or array as a Python number (anything else unchanged)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 or isinstance(value, np.ndarray) and value.size == 1:
+        return value.item()
+    return value
+
+
+def _judge_hw13_eval(answer: Any) -> bool:
+    from .retrieval import leave_one_out_metrics
+
+    g = torch.Generator().manual_seed(16)
+    for n, classes, k in ((30, 3, 1), (30, 3, 5), (17, 4, 3)):
+        labels = torch.arange(n) % classes
+        features = torch.randn(classes, 8, generator=g)[labels] + 0.9 * torch.randn(n, 8, generator=g)
+        expected = leave_one_out_metrics(features, labels, (k,))
+        given = _call(answer, features.clone(), labels.clone(), k)
+        if isinstance(given, (torch.Tensor, np.ndarray)) and given.shape == (2,):
+            given = given.tolist()
+        if not (isinstance(given, (tuple, list)) and len(given) == 2):
+            raise _Malformed(f"expected your function to return (precision, recall), got {_describe(given)}")
+        precision, recall = (_as_number(_scalar(v)) for v in given)
+        if not math.isclose(precision, expected[f"P@{k}"], abs_tol=1e-6):
+            raise _Wrong(f"precision@{k} is wrong")
+        if not math.isclose(recall, expected[f"R@{k}"], abs_tol=1e-6):
+            raise _Wrong(f"recall@{k} is wrong")
+    return True
+
+
 _EXERCISES: tuple[_Exercise, ...] = (
     _Exercise("ex-00-count", "a function (c1, c2) -> the model's number of parameters (int)",
               "count each layer separately: the convolutions (no biases here), the batch norms "
@@ -431,6 +605,11 @@ _EXERCISES: tuple[_Exercise, ...] = (
     _Exercise("ex-06-mixup", "a function (x_a, x_b, y_a, y_b, lam, num_classes) -> (mixed image, soft label)",
               "the image is lam·x_a + (1-lam)·x_b, and the label mixes the two one-hot vectors with "
               "the same weights", _judge_06_mixup),
+    _Exercise("ex-06-order", "a function (uint8 image (1, H, W), angle) -> invert(rotate(image, angle)), "
+              "computed by inverting first",
+              "on the image itself the two orders agree; look at the pixels the rotation brings in "
+              "from outside the image, and at what the inversion would have made of them (rotate's fill=)",
+              _judge_06_order),
     _Exercise("ex-08-strided", "an int: the extra parameters of the strided network",
               "each stride-2 convolution maps C channels to C with a 3×3 kernel and a bias", _judge_08_strided),
     _Exercise("ex-08-kernels", "a pair (weights, receptive field) of the three stacked 3×3 convolutions",
@@ -444,6 +623,18 @@ _EXERCISES: tuple[_Exercise, ...] = (
     _Exercise("ex-09-gradcam", "a function (model, x, layer, target) -> heatmaps (N, h, w)",
               "weight each feature map of the layer by the mean of the target logit's gradient over "
               "its positions, sum over channels, keep the positive part", _judge_09_gradcam),
+    _Exercise("hw-13-features", "a function (backbone, images) -> unit-length feature vectors (N, D)",
+              "run the backbone in eval mode without gradients, then divide each vector by its length",
+              _judge_hw13_features),
+    _Exercise("hw-13-index", "a function (references, queries, k) -> (scores, indices), each (Q, k), best first",
+              "normalise both sets of vectors, score every pair with one matrix product, and keep the k largest "
+              "scores of each row", _judge_hw13_index),
+    _Exercise("hw-13-app", "a function make_find(pm, folder) -> find(upload_path, k) -> (gallery, message)",
+              "embed every reference image once, embed the upload with the same pre-processing, search with your "
+              "index, and catch a bad upload to return ([], a message)", _judge_hw13_app),
+    _Exercise("hw-13-eval", "a function (features, labels, k) -> (precision@k, recall@k), each image searching the others",
+              "leave each query out of its own results; recall divides by the number of other images with the "
+              "query's label", _judge_hw13_eval),
 )
 _REGISTRY: dict[str, _Exercise] = {e.id: e for e in _EXERCISES}
 _ID = re.compile(r"ex-(\d{2})-[\w-]+")

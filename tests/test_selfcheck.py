@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.transforms.v2 import functional as TF
 
 import lessonkit as lk
 from lessonkit import selfcheck
@@ -68,6 +69,16 @@ def second_choice(logits, targets):
 def mix_by_hand(xa, xb, ya, yb, lam, num_classes):
     eye = torch.eye(num_classes)
     return lam * xa + (1 - lam) * xb, lam * eye[ya] + (1 - lam) * eye[yb]
+
+
+def invert_then_rotate(image, angle):
+    # rotation copies values (nearest neighbour); only the fill must be inverted too
+    return TF.rotate(TF.invert(image), angle, fill=255)
+
+
+def rotate_then_invert_by_hand(image, angle):
+    # an independent oracle: 255 - value, written out, after rotating with the default fill 0
+    return 255 - TF.rotate(image, angle)
 
 
 def strided_extra():
@@ -135,6 +146,11 @@ CASES = {
     "ex-06-mixup": ([mix_by_hand], [lambda xa, xb, ya, yb, lam, n: mix_by_hand(xb, xa, yb, ya, lam, n),
                                     lambda xa, xb, ya, yb, lam, n: (mix_by_hand(xa, xb, ya, yb, lam, n)[0], torch.eye(n)[ya])],
                     [lambda *a: mix_by_hand(*a)[0], lambda *a: (torch.zeros(3), torch.zeros(2)), raises], []),
+    "ex-06-order": ([invert_then_rotate, rotate_then_invert_by_hand],
+                    [lambda img, a: TF.rotate(TF.invert(img), a), lambda img, a: TF.invert(img),
+                     lambda img, a: TF.rotate(TF.invert(img), -a, fill=255)],
+                    [lambda img, a: invert_then_rotate(img, a)[0], lambda img, a: invert_then_rotate(img, a).tolist(),
+                     255, raises], []),
     "ex-08-strided": ([strided_extra()], [strided_extra() - 48, 0], ["11568", [strided_extra()]], [strided_extra()]),
     "ex-08-kernels": ([three_by_three(), list(three_by_three())], [(three_by_three()[0], 5), (three_by_three()[0] + 192, 7)],
                       [three_by_three()[0], (1, 2, 3), ("many", 7)], list(three_by_three())),
@@ -151,6 +167,85 @@ CASES = {
                        lambda m, x, layer, t: grad_cam_with_hooks(m, x, layer, torch.zeros_like(t))],
                       [lambda *a: grad_cam_with_hooks(*a)[0], lambda *a: grad_cam_with_hooks(*a).tolist(), raises], []),
 }
+
+
+# The homework of lesson 13: each milestone written independently of lessonkit
+def embed_by_hand(backbone, images):
+    with torch.no_grad():
+        return F.normalize(backbone.eval()(images), dim=1)
+
+
+def cosine_topk(references, queries, k):
+    r, q = references.numpy().astype(np.float64), queries.numpy().astype(np.float64)
+    sims = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (r / np.linalg.norm(r, axis=1, keepdims=True)).T
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(sims, order, axis=1), order
+
+
+def make_find_by_hand(pm, folder, *, reverse=False, careful=True):
+    from pathlib import Path
+
+    from PIL import Image
+
+    paths = sorted(Path(folder).rglob("*.png"))
+    t = pm.make_transform(224)
+    with torch.no_grad():
+        feats = F.normalize(pm.backbone(torch.stack([t(Image.open(p).convert("RGB")) for p in paths])), dim=1)
+
+    def find(upload, k):
+        try:
+            image = Image.open(upload).convert("RGB")
+        except Exception as error:  # noqa: BLE001
+            if not careful:
+                raise
+            return [], f"Could not use this upload: {error}"
+        with torch.no_grad():
+            sims = (F.normalize(pm.backbone(t(image)[None]), dim=1) @ feats.T)[0]
+        scores, idx = sims.topk(k, largest=not reverse)
+        return [(str(paths[j]), f"{paths[j].parent.name} {s:.3f}") for s, j in zip(scores.tolist(), idx.tolist())], "ok"
+
+    return find
+
+
+def loo_by_hand(features, labels, k, *, leave_out=True, others=True):
+    f = features.numpy().astype(np.float64)
+    f = f / np.linalg.norm(f, axis=1, keepdims=True)
+    sims = f @ f.T
+    y = labels.numpy()
+    if leave_out:
+        np.fill_diagonal(sims, -np.inf)
+    precision, recall = [], []
+    for i in range(len(y)):
+        order = np.argsort(-sims[i], kind="stable")[:k]
+        relevant = y == y[i]
+        found = relevant[order].sum()
+        precision.append(found / k)
+        recall.append(found / (relevant.sum() - (1 if others else 0)))
+    return float(np.mean(precision)), float(np.mean(recall))
+
+
+CASES.update({
+    "hw-13-features": ([embed_by_hand, lambda b, x: embed_by_hand(b, x).numpy().tolist()],
+                       [lambda b, x: F.normalize(b(x).detach(), dim=1),       # training mode
+                        lambda b, x: b.eval()(x).detach()],                   # not unit length
+                       [lambda b, x: embed_by_hand(b, x)[0], lambda b, x: "features", raises], []),
+    "hw-13-index": ([cosine_topk, lambda r, q, k: tuple(torch.as_tensor(a) for a in cosine_topk(r, q, k))],
+                    [lambda r, q, k: (q @ r.T).topk(k, dim=1),                 # dot product, not cosine
+                     lambda r, q, k: tuple(a[:, ::-1].copy() for a in cosine_topk(r, q, k)),  # worst first
+                     lambda r, q, k: (cosine_topk(r, q, k)[0] * 2, cosine_topk(r, q, k)[1])],
+                    [lambda r, q, k: cosine_topk(r, q, k)[1], lambda r, q, k: (None, "indices"),
+                     lambda r, q, k: (cosine_topk(r, q, k)[0], cosine_topk(r, q, k)[1] + 0.5), raises], []),
+    "hw-13-app": ([make_find_by_hand],
+                  [lambda pm, folder: make_find_by_hand(pm, folder, reverse=True),
+                   lambda pm, folder: make_find_by_hand(pm, folder, careful=False),
+                   lambda pm, folder: (lambda find: lambda upload, k: (find(upload, k)[0][:-1], "ok"))(make_find_by_hand(pm, folder))],
+                  [lambda pm, folder: None, lambda pm, folder: (lambda upload, k: ["a.png"]), raises,
+                   lambda pm, folder: (lambda upload, k: ([1, 2, 3], "ok"))], []),
+    "hw-13-eval": ([loo_by_hand, lambda f, y, k: torch.tensor(loo_by_hand(f, y, k))],
+                   [lambda f, y, k: loo_by_hand(f, y, k, leave_out=False),
+                    lambda f, y, k: loo_by_hand(f, y, k, others=False)],
+                   [lambda f, y, k: loo_by_hand(f, y, k)[0], lambda f, y, k: ("high", "low"), raises], []),
+})
 
 
 def test_every_registered_exercise_is_tested_and_in_lesson_order():
@@ -229,5 +324,9 @@ def test_the_exercise_labels_exist_in_the_lessons():
     from pathlib import Path
 
     text = "".join(p.read_text() for p in sorted((Path(__file__).parents[1] / "notebooks").glob("0*.ipynb")))
+    homework = (Path(__file__).parents[1] / "book" / "homework.md").read_text()
     for exercise in selfcheck._REGISTRY:
+        if exercise.startswith("hw-"):  # the homework's milestones are checked on its task page
+            assert f'lk.check("{exercise}"' in homework, f"{exercise} is no milestone of book/homework.md"
+            continue
         assert f":label: {exercise}" in text, f"{exercise} is no exercise of lessons 00-09"
