@@ -422,6 +422,27 @@ def _judge_09_gradcam(answer: Any) -> bool:
     return True
 
 
+def _judge_10_counts(answer: Any) -> bool:
+    from .cifar import CifarNet
+    from .summary import count_mult_adds, count_parameters
+
+    for widths, kernel_size, downsample in (((8, 16, 32), 3, "pool"), ((8, 16, 32), 1, "pool"),
+                                            ((8, 16, 32), 5, "pool"), ((8, 16, 32), 3, "stride"),
+                                            ((4, 6), 5, "stride"), ((12,), 1, "pool")):
+        net = CifarNet(widths, kernel_size=kernel_size, downsample=downsample)
+        expected = count_parameters(net)[0], count_mult_adds(net, (1, 3, 32, 32))
+        given = _call(answer, widths, kernel_size, downsample)
+        if not (isinstance(given, (tuple, list)) and len(given) == 2):
+            raise _Malformed(f"expected your function to return a pair (parameters, multiply-adds), got {_describe(given)}")
+        parameters, mult_adds = _as_int(given[0]), _as_int(given[1])
+        where = f"widths {widths}, kernel {kernel_size}, downsample={downsample!r}"
+        if parameters != expected[0]:
+            raise _Wrong(f"the parameters are wrong for {where}")
+        if mult_adds != expected[1]:
+            raise _Wrong(f"the multiply-adds are wrong for {where}")
+    return True
+
+
 # The homework of lesson 13 (book/homework.md): one check per milestone.
 def _hw_backbone() -> nn.Module:
     """A small backbone in training mode with batch norm and dropout: eval mode matters."""
@@ -623,6 +644,11 @@ _EXERCISES: tuple[_Exercise, ...] = (
     _Exercise("ex-09-gradcam", "a function (model, x, layer, target) -> heatmaps (N, h, w)",
               "weight each feature map of the layer by the mean of the target logit's gradient over "
               "its positions, sum over channels, keep the positive part", _judge_09_gradcam),
+    _Exercise("ex-10-architectures", "a function (widths, kernel_size, downsample) -> (parameters, multiply-adds) "
+              "of lk.CifarNet on one 32×32 colour image",
+              "each k×k convolution has k·k·C_in·C_out weights (no bias) and its batch norm 2·C_out; it computes "
+              "k·k·C_in·C_out multiply-adds per output pixel, and a stride-2 convolution has a quarter of the "
+              "output pixels of a stride-1 one; the linear layer has C·10 weights and 10 biases", _judge_10_counts),
     _Exercise("hw-13-features", "a function (backbone, images) -> unit-length feature vectors (N, D)",
               "run the backbone in eval mode without gradients, then divide each vector by its length",
               _judge_hw13_features),

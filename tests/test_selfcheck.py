@@ -122,6 +122,20 @@ def raises(*args):
     raise KeyError("typo")
 
 
+def cifar_counts(widths, kernel_size, downsample):
+    """lk.CifarNet's parameters and multiply-adds by hand (two bias-free convolutions + batch norm per stage)."""
+    params, mult_adds, cin, side = 0, 0, 3, 32
+    for width in widths:
+        for i in range(2):
+            weights = kernel_size * kernel_size * cin * width
+            params += weights + 2 * width
+            out = side // 2 if (downsample == "stride" and i == 1) else side
+            mult_adds += weights * out * out
+            cin = width
+        side //= 2
+    return params + 10 * widths[-1] + 10, mult_adds + 10 * widths[-1]
+
+
 # id -> (right answers, wrong answers, malformed answers, expected values that must never be shown)
 CASES = {
     "ex-00-count": ([params_by_hand], [plus_one(params_by_hand), lambda c1, c2: 20_538],
@@ -166,6 +180,12 @@ CASES = {
                       [lambda *a: grad_cam_with_hooks(*a).flip(-1),
                        lambda m, x, layer, t: grad_cam_with_hooks(m, x, layer, torch.zeros_like(t))],
                       [lambda *a: grad_cam_with_hooks(*a)[0], lambda *a: grad_cam_with_hooks(*a).tolist(), raises], []),
+    "ex-10-architectures": ([cifar_counts, lambda w, k, d: list(map(np.int64, cifar_counts(w, k, d)))],
+                            [lambda w, k, d: (cifar_counts(w, k, d)[0] - 2 * sum(w) * 2, cifar_counts(w, k, d)[1]),
+                             lambda w, k, d: cifar_counts(w, k, "pool"),
+                             lambda w, k, d: (cifar_counts(w, k, d)[0], cifar_counts(w, k, d)[1] - 10 * w[-1])],
+                            [lambda w, k, d: cifar_counts(w, k, d)[0], lambda w, k, d: ("many", "more"), raises, 18_626],
+                            [18_626, 2_580_800, 2_562, 50_754, 1_253_696]),
 }
 
 
@@ -323,10 +343,10 @@ def test_exercise_must_be_a_string():
 def test_the_exercise_labels_exist_in_the_lessons():
     from pathlib import Path
 
-    text = "".join(p.read_text() for p in sorted((Path(__file__).parents[1] / "notebooks").glob("0*.ipynb")))
+    text = "".join(p.read_text() for p in sorted((Path(__file__).parents[1] / "notebooks").glob("[01]*.ipynb")))
     homework = (Path(__file__).parents[1] / "book" / "homework.md").read_text()
     for exercise in selfcheck._REGISTRY:
         if exercise.startswith("hw-"):  # the homework's milestones are checked on its task page
             assert f'lk.check("{exercise}"' in homework, f"{exercise} is no milestone of book/homework.md"
             continue
-        assert f":label: {exercise}" in text, f"{exercise} is no exercise of lessons 00-09"
+        assert f":label: {exercise}" in text, f"{exercise} is no exercise of lessons 00-19"
