@@ -2,8 +2,10 @@
 
 Introduced in lesson 13 ("Image similarity search"). Start it with::
 
-    python -m lessonkit.app                      # ants and bees (validation split), best backbone
+    python -m lessonkit.app                      # ants and bees (validation split), two backbones
     python -m lessonkit.app --folder my_photos   # any folder of images (sub-folders = labels)
+    python -m lessonkit.app --backbone resnet18 --second-backbone squeezenet1_0
+    python -m lessonkit.app --second-backbone none   # one backbone only
     python -m lessonkit.app --help
 
 It serves on http://127.0.0.1:7860 (this machine only) unless ``--host`` says
@@ -11,6 +13,14 @@ otherwise. The reference images' feature vectors are computed once and cached
 on disk, under a key that hashes the backbone's name and weights, the image
 size and every reference file's path and contents, so changing any of them
 recomputes the features and nothing else does.
+
+Two backbones side by side (the default when a second one is available): the
+same upload is searched with each, their top-k matches are shown in two
+columns, and above each column its precision@k and recall@k on the labelled
+reference set (:func:`lessonkit.leave_one_out_metrics`: every reference image
+searches all the others, and a match is relevant when it has the same
+sub-folder label). The metrics are computed once and stored in the same cache
+file as the features, under the same key.
 
 The web interface is built with Gradio (the ``app`` extra:
 ``pip install "lessonkit[app]"``); everything else here is plain Python and
@@ -34,7 +44,7 @@ from torch.utils.data import Dataset
 from .data import DATASET_INFO
 from .pretrained import PretrainedModel, image_transform, pretrained_model
 from .pretrained import extract_features
-from .retrieval import SearchIndex
+from .retrieval import SearchIndex, leave_one_out_metrics
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -45,6 +55,7 @@ __all__ = [
     "cache_key",
     "load_upload",
     "reference_features",
+    "reference_metrics",
     "scan_reference_folder",
 ]
 
@@ -55,6 +66,8 @@ DEFAULT_MAX_PIXELS = 60_000_000
 #: Uploads are shrunk to this longest side before anything else (the network sees 224 px).
 WORKING_SIDE = 1024
 CACHE_VERSION = "1"
+#: The k of the precision@k / recall@k each backbone's column shows (those above N - 1 are left out).
+METRIC_KS = (1, 5, 10)
 
 
 class UploadError(ValueError):
@@ -185,6 +198,39 @@ def cache_key(pm: PretrainedModel, reference: ReferenceSet, image_size: int) -> 
     return h.hexdigest()
 
 
+def _cache_path(pm: PretrainedModel, key: str, cache_dir: Path) -> Path:
+    return cache_dir / f"reference-{pm.name}-{key[:24]}.npz"
+
+
+def _read_cache(path: Path, key: str, n: int) -> dict[str, np.ndarray] | None:
+    """The arrays of a valid cache file for ``key``, or None (missing, damaged or stale)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {name: z[name].copy() for name in z.files}
+    except Exception:  # noqa: BLE001 - a damaged cache file is simply recomputed
+        return None
+    if str(arrays.get("key", "")) != key or arrays.get("features", np.empty((0,))).shape[:1] != (n,):
+        return None
+    return arrays
+
+
+def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write the cache file atomically: a temporary file in the same folder, then a rename.
+
+    An interrupted or failed write leaves the previous file (or none), never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 class _FileDataset(Dataset):
     def __init__(self, paths: Sequence[Path], transform) -> None:
         self.paths, self.transform = list(paths), transform
@@ -232,26 +278,79 @@ def reference_features(
     (torch.Size([4, 16]), False, True)
     """
     key = cache_key(pm, reference, image_size)
-    cache_dir = Path(cache_dir)
-    path = cache_dir / f"reference-{pm.name}-{key[:24]}.npz"
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["key"]) == key and z["features"].shape[0] == len(reference):
-                    return torch.from_numpy(z["features"].copy()), True
-        except Exception:  # noqa: BLE001 - a damaged cache file is simply recomputed
-            pass
+    path = _cache_path(pm, key, Path(cache_dir))
+    cached = _read_cache(path, key, len(reference))
+    if cached is not None:
+        return torch.from_numpy(cached["features"]), True
     transform = image_transform(image_size, mean=pm.mean, std=pm.std)
     feats, _ = extract_features(pm.backbone, _FileDataset(reference.paths, transform), batch_size=batch_size)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, features=feats.numpy(), key=np.array(key))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    _write_cache(path, {"features": feats.numpy(), "key": np.array(key)})
     return feats, False
+
+
+def _label_ids(reference: ReferenceSet) -> list[int] | None:
+    """Integer labels of the reference images, or None when they cannot be evaluated."""
+    names = sorted(set(reference.labels))
+    if "" in names or len(names) < 2:
+        return None  # images outside a sub-folder, or a single class: nothing to tell apart
+    ids = [names.index(label) for label in reference.labels]
+    return ids if any(ids.count(i) > 1 for i in set(ids)) else None
+
+
+def reference_metrics(
+    pm: PretrainedModel,
+    reference: ReferenceSet,
+    *,
+    cache_dir: str | os.PathLike,
+    image_size: int = 224,
+    ks: Sequence[int] = METRIC_KS,
+    batch_size: int = 32,
+) -> tuple[dict[str, float] | None, bool]:
+    """A backbone's precision@k and recall@k on the labelled reference set, cached with its features.
+
+    Introduced in lesson 13. Each reference image searches all the others
+    (:func:`lessonkit.leave_one_out_metrics`), with the sub-folder names as
+    labels. The result is stored in the feature cache file of
+    :func:`reference_features`, under the same :func:`cache_key`, so it is
+    computed once per backbone, image size and reference set. Each ``k`` above
+    ``N - 1`` is left out.
+
+    Returns
+    -------
+    (metrics, from_cache)
+        ``{"P@1": ..., "R@1": ..., ...}``, or None when the reference set has no
+        usable labels (images outside sub-folders, a single sub-folder, or no
+        label that occurs twice); and whether the metrics were read from the cache.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> tmp = tempfile.mkdtemp()
+    >>> pm, folder = _example(tmp)
+    >>> ref = scan_reference_folder(folder)
+    >>> reference_metrics(pm, ref, cache_dir=tmp, image_size=32)
+    ({'P@1': 1.0, 'R@1': 1.0}, False)
+    >>> reference_metrics(pm, ref, cache_dir=tmp, image_size=32)[1]
+    True
+    """
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Sequence):
+        raise TypeError(f"ks must be a sequence of ints such as (1, 5, 10), got {type(ks).__name__}")
+    feats, _ = reference_features(pm, reference, cache_dir=cache_dir, image_size=image_size, batch_size=batch_size)
+    labels = _label_ids(reference)
+    ks = [k for k in ks if k <= len(reference) - 1]
+    if labels is None or not ks:
+        return None, False
+    key = cache_key(pm, reference, image_size)
+    path = _cache_path(pm, key, Path(cache_dir))
+    cached = _read_cache(path, key, len(reference))
+    if cached is not None and "metric_ks" in cached and cached["metric_ks"].tolist() == ks:
+        return dict(zip(cached["metric_names"].tolist(), cached["metric_values"].tolist())), True
+    metrics = leave_one_out_metrics(feats, labels, ks)
+    _write_cache(path, {
+        "features": feats.numpy(), "key": np.array(key), "metric_ks": np.array(ks, dtype=np.int64),
+        "metric_names": np.array(list(metrics)), "metric_values": np.array(list(metrics.values()), dtype=np.float64),
+    })
+    return metrics, False
 
 
 # --------------------------------------------------------------------------
@@ -360,6 +459,17 @@ class SimilarityFinder:
         self.transform = image_transform(image_size, mean=pm.mean, std=pm.std)
         features, self.from_cache = reference_features(pm, reference, cache_dir=cache_dir, image_size=image_size)
         self.index = SearchIndex(features, normalize=False)
+        self.metrics, self.metrics_from_cache = reference_metrics(pm, reference, cache_dir=cache_dir, image_size=image_size)
+
+    def metrics_text(self) -> str:
+        """The backbone's name and its precision@k / recall@k on the reference set, as Markdown."""
+        head = f"**{self.pm.pretty_name}**"
+        if self.metrics is None:
+            return f"{head}: no precision/recall (the reference images need at least two labelled sub-folders)."
+        ks = [int(name[2:]) for name in self.metrics if name.startswith("P@")]
+        cells = " · ".join(f"P@{k} {self.metrics[f'P@{k}']:.3f}, R@{k} {self.metrics[f'R@{k}']:.3f}" for k in ks)
+        return (f"{head}: {cells} (each of the {len(self.reference)} labelled reference images searching "
+                "the others; relevant = same label)")
 
     def query(self, image, k: int = 5) -> list[tuple[Path, str, float]]:
         """The ``k`` most similar reference images to a PIL image: ``(path, label, score)``."""
@@ -385,10 +495,23 @@ class SimilarityFinder:
         )
 
 
-def build_demo(finder: SimilarityFinder, k: int = 5):
-    """The Gradio page around a :class:`SimilarityFinder` (API name ``/find``).
+def build_demo(finder: SimilarityFinder | Sequence[SimilarityFinder], k: int = 5):
+    """The Gradio page around one :class:`SimilarityFinder`, or several side by side.
+
+    One upload is searched with every finder (one backbone each); each gets a
+    column with its backbone's precision@k/recall@k on the reference set
+    (:meth:`SimilarityFinder.metrics_text`), a message and its matches. API
+    names: ``/find`` (upload, k) returns a gallery and a message per finder,
+    in order; ``/metrics`` returns each finder's metrics text.
 
     Needs Gradio (``pip install "lessonkit[app]"``); ``demo.launch()`` serves it.
+
+    Raises
+    ------
+    TypeError
+        When ``finder`` is not a SimilarityFinder or a sequence of them.
+    ValueError
+        When the finders search different reference sets, or none is given.
 
     Examples
     --------
@@ -403,22 +526,50 @@ def build_demo(finder: SimilarityFinder, k: int = 5):
     """
     import gradio as gr
 
-    k_max = min(20, len(finder.reference))
+    finders = [finder] if isinstance(finder, SimilarityFinder) else finder
+    if isinstance(finders, (str, bytes)) or not isinstance(finders, Sequence):
+        raise TypeError(f"finder must be a SimilarityFinder or a sequence of them, got {type(finder).__name__}")
+    if not finders:
+        raise ValueError("build_demo needs at least one SimilarityFinder, got an empty sequence")
+    for i, f in enumerate(finders):
+        if not isinstance(f, SimilarityFinder):
+            raise TypeError(f"finder[{i}] must be a SimilarityFinder, got {type(f).__name__}")
+    reference = finders[0].reference
+    if any(f.reference.paths != reference.paths for f in finders[1:]):
+        raise ValueError("the finders search different reference sets: side by side they must search the same images")
+
+    def find_all(upload, k):
+        out = []
+        for f in finders:
+            out.extend(f.find(upload, k))
+        return out
+
+    k_max = min(20, len(reference))
+    backbones = ", ".join(f.pm.describe() for f in finders)
     with gr.Blocks(title="Find similar images") as demo:
         gr.Markdown(
             "# Find similar images\n"
-            f"Upload a photo; the app shows the most similar of {len(finder.reference)} reference images "
-            f"in `{finder.reference.root.name}` with their cosine similarity. "
-            f"Backbone: {finder.pm.describe()}."
+            f"Upload a photo; the app shows the most similar of {len(reference)} reference images "
+            f"in `{reference.root.name}` with their cosine similarity. "
+            + (f"Backbone: {backbones}." if len(finders) == 1 else f"{len(finders)} backbones side by side: {backbones}.")
         )
         with gr.Row():
             upload = gr.File(label="Image to search with", type="filepath")
             k_slider = gr.Slider(1, k_max, value=min(k, k_max), step=1, label="How many matches (k)")
         button = gr.Button("Find similar images", variant="primary")
-        message = gr.Markdown()
-        gallery = gr.Gallery(label="Most similar reference images", columns=5, height="auto")
-        button.click(finder.find, inputs=[upload, k_slider], outputs=[gallery, message], api_name="find")
-        upload.upload(finder.find, inputs=[upload, k_slider], outputs=[gallery, message], api_name=False)
+        outputs, headers = [], []
+        with gr.Row():
+            for f in finders:
+                with gr.Column():
+                    headers.append(gr.Markdown(f.metrics_text()))
+                    message = gr.Markdown()
+                    gallery = gr.Gallery(
+                        label=f"Most similar reference images ({f.pm.pretty_name})", columns=5 // len(finders) + 1, height="auto"
+                    )
+                    outputs += [gallery, message]
+        button.click(find_all, inputs=[upload, k_slider], outputs=outputs, api_name="find")
+        upload.upload(find_all, inputs=[upload, k_slider], outputs=outputs, api_name=False)
+        demo.load(lambda: [f.metrics_text() for f in finders], inputs=None, outputs=headers, api_name="metrics")
     return demo
 
 
@@ -443,6 +594,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--split", default="val", help="split of --dataset (default: val)")
     p.add_argument("--backbone", choices=BACKBONES, default=None, help="backbone to prefer (default: the best available)")
+    p.add_argument(
+        "--second-backbone", choices=BACKBONES + ("auto", "none"), default="auto",
+        help="backbone of the second column (default: auto, the next one available after the first, without "
+        "downloading; none: one column only)",
+    )
     p.add_argument("--k", type=int, default=5, help="number of matches shown at first (default: 5)")
     p.add_argument("--image-size", type=int, default=224, help="crop size the backbone sees (default: 224)")
     p.add_argument("--cache-dir", type=Path, default=None, help="where reference features are cached (default: <lessonkit cache>/app)")
@@ -450,6 +606,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
     return p
+
+
+def _second_backbone(first: str, choice: str) -> PretrainedModel | None:
+    """The second column's backbone: ``choice`` strictly, the next available one (``auto``), or None."""
+    from .pretrained import BACKBONES
+
+    if choice == "none":
+        return None
+    if choice == first:
+        raise SystemExit(f"--second-backbone {choice} is the first backbone already; choose another one or none")
+    if choice != "auto":
+        return pretrained_model(choice, strict=True)
+    from ._fetch import DataUnavailableError
+
+    for name in BACKBONES:
+        if name != first:
+            try:
+                return pretrained_model(name, strict=True, download=False)
+            except DataUnavailableError:
+                continue
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -462,13 +639,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         reference = scan_reference_folder(args.folder)
     else:
         reference = scan_reference_folder(load_dataset(args.dataset, args.split).root)
-    pm = pretrained_model(args.backbone)
-    print(f"Backbone: {pm.describe()}")
-    finder = SimilarityFinder(
-        pm, reference, cache_dir=args.cache_dir or cache_dir() / "app", image_size=args.image_size, max_pixels=args.max_pixels
-    )
-    print(f"Reference set: {len(reference)} images in {reference.root} (features {'read from the cache' if finder.from_cache else 'computed and cached'})")
-    build_demo(finder, args.k).launch(
+    first = pretrained_model(args.backbone)
+    second = _second_backbone(first.name, args.second_backbone)
+    print(f"Reference set: {len(reference)} images in {reference.root}")
+    finders = []
+    for pm in [first] + ([second] if second is not None else []):
+        finder = SimilarityFinder(
+            pm, reference, cache_dir=args.cache_dir or cache_dir() / "app", image_size=args.image_size, max_pixels=args.max_pixels
+        )
+        print(f"Backbone: {pm.describe()} (features {'read from the cache' if finder.from_cache else 'computed and cached'})")
+        print(f"  {finder.metrics_text()}")
+        finders.append(finder)
+    build_demo(finders, args.k).launch(
         server_name=args.host, server_port=args.port, allowed_paths=[str(reference.root)], max_file_size="100mb"
     )
 

@@ -26,6 +26,7 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "l2_normalize",
+    "leave_one_out_metrics",
     "precision_at_k",
     "recall_at_k",
     "retrieval_metrics",
@@ -318,4 +319,74 @@ def retrieval_metrics(
         out[f"P@{k}"] = precision_at_k(retrieved, query_labels, k)
         out[f"R@{k}"] = recall_at_k(retrieved, query_labels, index.labels, k)
         out[f"kNN@{k}"] = knn_accuracy(retrieved, query_labels, k)
+    return out
+
+
+def leave_one_out_metrics(
+    features: ArrayLike,
+    labels: ArrayLike | Sequence[int],
+    ks: Sequence[int] = (1, 5, 10),
+) -> dict[str, float]:
+    """precision@k and recall@k of a labelled set searched with each of its own images.
+
+    Introduced in lesson 13 (the homework's evaluation milestone, and the
+    metrics the "find similar images" app shows for each backbone). Every
+    image in turn is the query; the search runs over all the *other* images
+    (the query itself is left out, otherwise it would always be its own best
+    match). A result is relevant when it has the query's label, so a query's
+    recall@k is (relevant results in its top ``k``) / (other images with its
+    label). Queries whose label no other image has are skipped (their recall
+    is undefined); the metrics are means over the remaining queries.
+
+    Parameters
+    ----------
+    features : tensor or array ``(N, D)``
+        One feature vector per image (normalised or not: the search is by cosine).
+    labels : int array ``(N,)``
+    ks : sequence of int
+        Each ``k`` between 1 and ``N - 1``.
+
+    Returns
+    -------
+    dict
+        Keys ``"P@k"`` and ``"R@k"`` for each ``k``, in the order of ``ks``.
+
+    Raises
+    ------
+    ValueError
+        When no label occurs twice, or a ``k`` is out of range.
+
+    Examples
+    --------
+    >>> feats = torch.tensor([[1.0, 0.0], [0.9, 0.2], [0.0, 1.0], [0.3, 1.0]])
+    >>> leave_one_out_metrics(feats, [0, 0, 1, 1], ks=(1, 2))
+    {'P@1': 1.0, 'R@1': 1.0, 'P@2': 0.5, 'R@2': 1.0}
+    """
+    feats = _as_float_matrix(features, "features")
+    y = _as_labels(labels, "labels", feats.shape[0])
+    n = feats.shape[0]
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Sequence):
+        raise TypeError(f"ks must be a sequence of ints such as (1, 5, 10), got {type(ks).__name__}")
+    if not ks:
+        raise ValueError("ks must name at least one k, got an empty sequence")
+    if n < 2:
+        raise ValueError(f"leave-one-out needs at least 2 images, got {n}")
+    ks = [check_int(f"ks[{i}]", k, minimum=1, maximum=n - 1) for i, k in enumerate(ks)]
+    relevant = (y[None, :] == y[:, None]).sum(dim=1) - 1  # other images with the query's label
+    keep = relevant > 0
+    if not keep.any():
+        raise ValueError("no label occurs twice, so no image has a relevant match: precision and recall are undefined")
+    k_max = max(ks)
+    _, idx = SearchIndex(feats).search(feats, k_max + 1)
+    # Leave each query out of its own results; should it tie with duplicates beyond
+    # the top k_max + 1, drop the last result instead (it would rank after them).
+    own = idx == torch.arange(n)[:, None]
+    own[~own.any(dim=1), -1] = True
+    retrieved = y[idx[~own].view(n, k_max)][keep]
+    y, relevant = y[keep], relevant[keep]
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"P@{k}"] = precision_at_k(retrieved, y, k)
+        found = (retrieved[:, :k] == y[:, None]).sum(dim=1)
+        out[f"R@{k}"] = (found.double() / relevant.double()).mean().item()
     return out

@@ -91,6 +91,77 @@ def test_reference_features_are_cached_and_invalidated(reference, tmp_path):
     assert not app.reference_features(pm, ref2, cache_dir=cache, image_size=SIZE)[1]
 
 
+def leave_one_out_by_hand(feats: torch.Tensor, labels: list[str], k: int) -> tuple[float, float]:
+    """Each image against the others, by sorting a similarity matrix with NumPy."""
+    f = feats.numpy().astype(np.float64)
+    sims = f @ f.T
+    precision, recall = [], []
+    for i, label in enumerate(labels):
+        order = [j for j in np.argsort(-sims[i], kind="stable") if j != i][:k]
+        found = sum(labels[j] == label for j in order)
+        precision.append(found / k)
+        recall.append(found / (labels.count(label) - 1))
+    return float(np.mean(precision)), float(np.mean(recall))
+
+
+def test_reference_metrics_are_computed_once_cached_with_the_features_and_invalidated(reference, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    pm = tiny_pm()
+    ref = app.scan_reference_folder(reference)
+    metrics, from_cache = app.reference_metrics(pm, ref, cache_dir=cache, image_size=SIZE)
+    assert not from_cache and list(metrics) == ["P@1", "R@1", "P@5", "R@5"]  # k = 10 > N - 1 is left out
+    feats, _ = app.reference_features(pm, ref, cache_dir=cache, image_size=SIZE)
+    for k in (1, 5):
+        precision, recall = leave_one_out_by_hand(feats, ref.labels, k)
+        assert metrics[f"P@{k}"] == pytest.approx(precision) and metrics[f"R@{k}"] == pytest.approx(recall)
+    files = list(cache.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".npz"  # one cache file holds features and metrics
+    # Reused: the second call reads them and computes nothing.
+    monkeypatch.setattr(app, "leave_one_out_metrics", lambda *a, **k: pytest.fail("metrics recomputed"))
+    monkeypatch.setattr(app, "extract_features", lambda *a, **k: pytest.fail("features recomputed"))
+    again, from_cache = app.reference_metrics(pm, ref, cache_dir=cache, image_size=SIZE)
+    assert from_cache and again == metrics
+    finder = app.SimilarityFinder(pm, ref, cache_dir=cache, image_size=SIZE)
+    assert finder.from_cache and finder.metrics_from_cache and finder.metrics == metrics
+    assert f"P@5 {metrics['P@5']:.3f}, R@5 {metrics['R@5']:.3f}" in finder.metrics_text()
+    monkeypatch.undo()
+    # Invalidated with the features: other weights, another image size, a changed file, other ks.
+    assert not app.reference_metrics(tiny_pm(seed=1), ref, cache_dir=cache, image_size=SIZE)[1]
+    assert not app.reference_metrics(pm, ref, cache_dir=cache, image_size=SIZE + 8)[1]
+    assert not app.reference_metrics(pm, ref, cache_dir=cache, image_size=SIZE, ks=(1, 3))[1]
+    assert app.reference_metrics(pm, ref, cache_dir=cache, image_size=SIZE, ks=(1, 3))[1]
+    solid(COLOURS["red"], 77).save(ref.paths[-1])
+    assert not app.reference_metrics(pm, ref, cache_dir=cache, image_size=SIZE, ks=(1, 3))[1]
+    # Without labels (every image directly in the folder) there is nothing to measure.
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in ref.paths:
+        (flat / path.name).write_bytes(path.read_bytes())
+    finder = app.SimilarityFinder(pm, app.scan_reference_folder(flat), cache_dir=cache, image_size=SIZE)
+    assert finder.metrics is None and "no precision/recall" in finder.metrics_text()
+
+
+def test_an_interrupted_cache_write_leaves_no_half_file(reference, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    pm = tiny_pm()
+    ref = app.scan_reference_folder(reference)
+    app.reference_features(pm, ref, cache_dir=cache, image_size=SIZE)
+    before = {p.name: p.read_bytes() for p in cache.iterdir()}
+
+    def interrupted(f, **arrays):
+        f.write(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app.np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        app.reference_metrics(pm, ref, cache_dir=cache, image_size=SIZE)  # rewrites the file with metrics
+    with pytest.raises(KeyboardInterrupt):
+        app.reference_features(pm, ref, cache_dir=cache, image_size=SIZE + 8)  # a new file
+    assert {p.name: p.read_bytes() for p in cache.iterdir()} == before  # no .part file, the old one intact
+    monkeypatch.undo()
+    assert app.reference_features(pm, ref, cache_dir=cache, image_size=SIZE)[1]
+
+
 def write_bad_uploads(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -218,10 +289,88 @@ def test_real_server_with_gradio_client(reference, tmp_path, monkeypatch):
         demo.close()
 
 
+def test_two_backbones_side_by_side_through_a_real_client(reference, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    from gradio_client import Client, handle_file
+
+    ref = app.scan_reference_folder(reference)
+    first = app.SimilarityFinder(tiny_pm(0), ref, cache_dir=tmp_path / "c", image_size=SIZE)
+    second_pm = tiny_pm(1)
+    second_pm.name = "squeezenet1_0"
+    second = app.SimilarityFinder(second_pm, ref, cache_dir=tmp_path / "c", image_size=SIZE)
+    demo = app.build_demo([first, second], k=3)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                allowed_paths=[str(reference)], max_file_size="20mb")
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        good = write_good_uploads(tmp_path / "good")
+        gallery1, message1, gallery2, message2 = client.predict(handle_file(str(good["rgb"])), 3, api_name="/find")
+        for finder, gallery, message in ((first, gallery1, message1), (second, gallery2, message2)):
+            expected = finder.query(app.load_upload(good["rgb"]), k=3)
+            assert [item["caption"] for item in gallery] == [f"{label} · similarity {s:.3f}" for _, label, s in expected]
+            assert "Top 3 of 6" in message and finder.pm.pretty_name in message
+        # Each column's metrics: computed once per backbone, the same numbers as an independent computation.
+        texts = client.predict(api_name="/metrics")
+        for finder, text in zip((first, second), texts):
+            feats, _ = app.reference_features(finder.pm, ref, cache_dir=tmp_path / "c", image_size=SIZE)
+            precision, recall = leave_one_out_by_hand(feats, ref.labels, 5)
+            assert text == finder.metrics_text() and f"P@5 {precision:.3f}, R@5 {recall:.3f}" in text
+        assert texts[0] != texts[1]  # two different backbones
+        bad = write_bad_uploads(tmp_path / "bad")
+        out = client.predict(handle_file(str(bad["text"])), 3, api_name="/find")
+        assert out[0] == [] and out[2] == [] and "not an image" in out[1] and "not an image" in out[3]
+    finally:
+        demo.close()
+
+
+def test_build_demo_checks_its_finders(reference, tmp_path):
+    ref = app.scan_reference_folder(reference)
+    finder = app.SimilarityFinder(tiny_pm(), ref, cache_dir=tmp_path / "c", image_size=SIZE)
+    with pytest.raises(TypeError, match="SimilarityFinder"):
+        app.build_demo("finder")
+    with pytest.raises(TypeError, match=r"finder\[1\] must be a SimilarityFinder"):
+        app.build_demo([finder, None])
+    with pytest.raises(ValueError, match="at least one"):
+        app.build_demo([])
+    other = tmp_path / "other"
+    (other / "red").mkdir(parents=True)
+    solid(COLOURS["red"], 1).save(other / "red" / "x.png")
+    elsewhere = app.SimilarityFinder(tiny_pm(), app.scan_reference_folder(other), cache_dir=tmp_path / "c", image_size=SIZE)
+    with pytest.raises(ValueError, match="different reference sets"):
+        app.build_demo([finder, elsewhere])
+
+
+def test_second_backbone_flag(monkeypatch):
+    assert app._parser().parse_args([]).second_backbone == "auto"
+    assert app._parser().parse_args(["--second-backbone", "none"]).second_backbone == "none"
+    assert app._second_backbone("resnet18", "none") is None
+    with pytest.raises(SystemExit, match="first backbone already"):
+        app._second_backbone("squeezenet1_0", "squeezenet1_0")
+    calls = []
+
+    def fake(name, strict=False, download=True):
+        calls.append((name, strict, download))
+        if name != "squeezenet1_0":
+            raise P.DataUnavailableError(f"no {name} here")
+        return name
+
+    monkeypatch.setattr(app, "pretrained_model", fake)
+    # auto: the next available one after the first, strictly and without downloading
+    assert app._second_backbone("resnet18", "auto") == "squeezenet1_0"
+    assert calls == [("efficientnet_lite0", True, False), ("squeezenet1_0", True, False)]
+    calls.clear()
+    # a named one: only that one, downloads allowed, and its failure is not hidden
+    with pytest.raises(P.DataUnavailableError):
+        app._second_backbone("squeezenet1_0", "mobilenet_v2")
+    assert calls == [("mobilenet_v2", True, True)]
+
+
 def test_command_line_help_and_localhost_default():
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
     out = subprocess.run([sys.executable, "-m", "lessonkit.app", "--help"], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "--folder" in out.stdout and "--host" in out.stdout and "127.0.0.1" in out.stdout
+    assert "--second-backbone" in out.stdout
     args = app._parser().parse_args([])
     assert args.host == "127.0.0.1" and args.dataset == "hymenoptera" and args.split == "val"

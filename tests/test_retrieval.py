@@ -259,3 +259,53 @@ def test_search_and_metrics_accept_tensors_from_another_device():
     for case in cases:
         with pytest.raises(NotImplementedError, match="Cannot copy out of meta tensor"):
             case()
+
+
+def leave_one_out_by_hand(features: np.ndarray, labels: np.ndarray, k: int) -> tuple[float, float]:
+    """Every image against all the others, with scipy's cosine distance and Python loops."""
+    sims = 1.0 - cdist(features.astype(np.float64), features.astype(np.float64), metric="cosine")
+    precision, recall = [], []
+    for i in range(len(labels)):
+        others = [j for j in np.argsort(-sims[i], kind="stable") if j != i][:k]
+        relevant = sum(1 for j in range(len(labels)) if j != i and labels[j] == labels[i])
+        if relevant == 0:
+            continue
+        found = sum(1 for j in others if labels[j] == labels[i])
+        precision.append(found / k)
+        recall.append(found / relevant)
+    return float(np.mean(precision)), float(np.mean(recall))
+
+
+def test_leave_one_out_metrics_match_a_brute_force_computation():
+    rng = np.random.default_rng(3)
+    labels = np.array([0] * 12 + [1] * 9 + [2] * 6 + [3])  # class 3 has a single image: skipped
+    features = (rng.normal(size=(4, 10))[labels] + 1.2 * rng.normal(size=(len(labels), 10))).astype(np.float32)
+    metrics = lk.leave_one_out_metrics(features, labels, ks=(1, 4, 10))
+    assert list(metrics) == ["P@1", "R@1", "P@4", "R@4", "P@10", "R@10"]
+    for k in (1, 4, 10):
+        precision, recall = leave_one_out_by_hand(features, labels, k)
+        assert metrics[f"P@{k}"] == pytest.approx(precision, abs=1e-12)
+        assert metrics[f"R@{k}"] == pytest.approx(recall, abs=1e-12)
+    # Precision is lk.precision_at_k of the results with the query left out.
+    sims = torch.from_numpy(features)
+    sims = lk.l2_normalize(sims) @ lk.l2_normalize(sims).T
+    sims.fill_diagonal_(-float("inf"))
+    keep = labels != 3
+    retrieved = torch.from_numpy(labels)[sims.topk(4, dim=1).indices][keep]
+    assert metrics["P@4"] == pytest.approx(lk.precision_at_k(retrieved, labels[keep], 4), abs=1e-12)
+    # Not a trivial 1: leaving the query in would make every P@1 exactly 1.
+    assert metrics["P@1"] < 1
+
+
+def test_leave_one_out_metrics_reject_bad_input():
+    feats = torch.eye(4)
+    with pytest.raises(ValueError, match="no label occurs twice"):
+        lk.leave_one_out_metrics(feats, [0, 1, 2, 3], ks=(1,))
+    with pytest.raises(ValueError, match="ks\\[0\\]"):
+        lk.leave_one_out_metrics(feats, [0, 0, 1, 1], ks=(4,))
+    with pytest.raises(TypeError, match="ks must be a sequence"):
+        lk.leave_one_out_metrics(feats, [0, 0, 1, 1], ks=3)
+    with pytest.raises(TypeError, match="integer class labels"):
+        lk.leave_one_out_metrics(feats, [0.0, 0.0, 1.0, 1.0], ks=(1,))
+    with pytest.raises(ValueError, match="labels must have shape"):
+        lk.leave_one_out_metrics(feats, [0, 0, 1], ks=(1,))
