@@ -443,6 +443,17 @@ def _judge_10_counts(answer: Any) -> bool:
     return True
 
 
+@lru_cache(maxsize=None)
+def _resnet18_from_stage4() -> int:
+    from .pretrained import pretrained_model, transfer_model, unfreeze_from
+
+    return unfreeze_from(transfer_model(pretrained_model("resnet18-standin"), 2), "stage4")
+
+
+def _judge_12_unfreeze(answer: Any) -> bool:
+    return _same_int(_as_int(answer), _resnet18_from_stage4())
+
+
 # The homework of lesson 13 (book/homework.md): one check per milestone.
 def _hw_backbone() -> nn.Module:
     """A small backbone in training mode with batch norm and dropout: eval mode matters."""
@@ -649,6 +660,11 @@ _EXERCISES: tuple[_Exercise, ...] = (
               "each k×k convolution has k·k·C_in·C_out weights (no bias) and its batch norm 2·C_out; it computes "
               "k·k·C_in·C_out multiply-adds per output pixel, and a stride-2 convolution has a quarter of the "
               "output pixels of a stride-1 one; the linear layer has C·10 weights and 10 biases", _judge_10_counts),
+    _Exercise("ex-12-unfreeze", "an int: the parameters that train after lk.unfreeze_from(net, \"stage4\") on ResNet-18 "
+              "with a two-class head",
+              "count stage4's two basic blocks (3×3 convolutions without bias, 2 per channel for each batch norm, "
+              "and the first block's 1×1 shortcut with its batch norm), then add the new head's weights and biases",
+              _judge_12_unfreeze),
     _Exercise("hw-13-features", "a function (backbone, images) -> unit-length feature vectors (N, D)",
               "run the backbone in eval mode without gradients, then divide each vector by its length",
               _judge_hw13_features),

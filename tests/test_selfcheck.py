@@ -136,6 +136,13 @@ def cifar_counts(widths, kernel_size, downsample):
     return params + 10 * widths[-1] + 10, mult_adds + 10 * widths[-1]
 
 
+def resnet18_stage4_by_hand():
+    """ResNet-18's layer4 (He et al.'s basic blocks, 256 -> 512 channels) and a 512 -> 2 head, counted by hand."""
+    block1 = 9 * 256 * 512 + 9 * 512 * 512 + 256 * 512 + 3 * 2 * 512  # two 3×3, the 1×1 shortcut, three batch norms
+    block2 = 2 * 9 * 512 * 512 + 2 * 2 * 512
+    return block1 + block2 + 512 * 2 + 2
+
+
 # id -> (right answers, wrong answers, malformed answers, expected values that must never be shown)
 CASES = {
     "ex-00-count": ([params_by_hand], [plus_one(params_by_hand), lambda c1, c2: 20_538],
@@ -186,6 +193,10 @@ CASES = {
                              lambda w, k, d: (cifar_counts(w, k, d)[0], cifar_counts(w, k, d)[1] - 10 * w[-1])],
                             [lambda w, k, d: cifar_counts(w, k, d)[0], lambda w, k, d: ("many", "more"), raises, 18_626],
                             [18_626, 2_580_800, 2_562, 50_754, 1_253_696]),
+    "ex-12-unfreeze": ([resnet18_stage4_by_hand(), float(resnet18_stage4_by_hand())],
+                       [resnet18_stage4_by_hand() - 1026, 11_177_538, resnet18_stage4_by_hand() - 5120],
+                       [str(resnet18_stage4_by_hand()), [resnet18_stage4_by_hand()], 8_394_754.5, True],
+                       [resnet18_stage4_by_hand()]),
 }
 
 
