@@ -443,6 +443,30 @@ def _judge_10_counts(answer: Any) -> bool:
     return True
 
 
+def _cats_dogs_flatten_params(side: int) -> int:
+    """Lesson 11's network with Flatten instead of global average pooling, for side×side colour images."""
+    from .summary import count_parameters
+
+    layers, c_in = [], 3
+    for c_out in (32, 64, 128, 128):
+        layers += [nn.Conv2d(c_in, c_out, 3), nn.ReLU(), nn.MaxPool2d(2)]
+        c_in = c_out
+    features = nn.Sequential(*layers)
+    with torch.no_grad():
+        last = features(torch.zeros(1, 3, side, side)).shape[-1]
+    with torch.device("meta"):  # the dense layer only needs counting, not memory
+        head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * last * last, 512), nn.ReLU(), nn.Linear(512, 1))
+    return count_parameters(features)[1] + count_parameters(head)[1]
+
+
+def _judge_11_flatten(answer: Any) -> bool:
+    for side in (150, 224, 64, 101):
+        given = _as_int(_call(answer, side), "your function to return an int (the number of parameters)")
+        if given != _cats_dogs_flatten_params(side):
+            raise _Wrong(f"wrong for {side}-pixel images")
+    return True
+
+
 @lru_cache(maxsize=None)
 def _resnet18_from_stage4() -> int:
     from .pretrained import pretrained_model, transfer_model, unfreeze_from
@@ -660,6 +684,12 @@ _EXERCISES: tuple[_Exercise, ...] = (
               "each k×k convolution has k·k·C_in·C_out weights (no bias) and its batch norm 2·C_out; it computes "
               "k·k·C_in·C_out multiply-adds per output pixel, and a stride-2 convolution has a quarter of the "
               "output pixels of a stride-1 one; the linear layer has C·10 weights and 10 biases", _judge_10_counts),
+    _Exercise("ex-11-flatten", "a function (side) -> the number of parameters of the Flatten network for side×side "
+              "colour images",
+              "only the first dense layer depends on the size: it has (128·s·s + 1)·512 parameters, where s is the "
+              "side of the last feature map (each 3×3 convolution without padding takes 2 pixels off, each 2×2 "
+              "pooling halves the side and rounds down); the convolutions and the last dense layer stay as they are",
+              _judge_11_flatten),
     _Exercise("ex-12-unfreeze", "an int: the parameters that train after lk.unfreeze_from(net, \"stage4\") on ResNet-18 "
               "with a two-class head",
               "count stage4's two basic blocks (3×3 convolutions without bias, 2 per channel for each batch norm, "

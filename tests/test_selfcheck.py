@@ -136,6 +136,16 @@ def cifar_counts(widths, kernel_size, downsample):
     return params + 10 * widths[-1] + 10, mult_adds + 10 * widths[-1]
 
 
+def flatten_params_by_hand(side, padded=False):
+    """Lesson 11's network with Flatten: the convolutions' (9·C_in + 1)·C_out, then (128·s² + 1)·512 + 513.
+
+    ``padded=True`` is a typical mistake: convolutions that keep the side."""
+    convs = sum((9 * c_in + 1) * c_out for c_in, c_out in ((3, 32), (32, 64), (64, 128), (128, 128)))
+    for _ in range(4):
+        side = (side - (0 if padded else 2)) // 2  # 3×3 convolution without padding, then 2×2 pooling
+    return convs + (128 * side * side + 1) * 512 + 513
+
+
 def resnet18_stage4_by_hand():
     """ResNet-18's layer4 (He et al.'s basic blocks, 256 -> 512 channels) and a 512 -> 2 head, counted by hand."""
     block1 = 9 * 256 * 512 + 9 * 512 * 512 + 256 * 512 + 3 * 2 * 512  # two 3×3, the 1×1 shortcut, three batch norms
@@ -193,6 +203,12 @@ CASES = {
                              lambda w, k, d: (cifar_counts(w, k, d)[0], cifar_counts(w, k, d)[1] - 10 * w[-1])],
                             [lambda w, k, d: cifar_counts(w, k, d)[0], lambda w, k, d: ("many", "more"), raises, 18_626],
                             [18_626, 2_580_800, 2_562, 50_754, 1_253_696]),
+    "ex-11-flatten": ([flatten_params_by_hand, lambda side: np.int64(flatten_params_by_hand(side)),
+                       lambda side: float(flatten_params_by_hand(side))],
+                      [lambda side: 307_393, lambda side: flatten_params_by_hand(side) - 512,
+                       lambda side: flatten_params_by_hand(side, padded=True)],
+                      [3_453_121, lambda side: "many", lambda side: [flatten_params_by_hand(side)], raises],
+                      [3_453_121, 9_679_041]),
     "ex-12-unfreeze": ([resnet18_stage4_by_hand(), float(resnet18_stage4_by_hand())],
                        [resnet18_stage4_by_hand() - 1026, 11_177_538, resnet18_stage4_by_hand() - 5120],
                        [str(resnet18_stage4_by_hand()), [resnet18_stage4_by_hand()], 8_394_754.5, True],
