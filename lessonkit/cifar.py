@@ -9,6 +9,11 @@ then global average pooling and one linear layer. The full-profile recipe of
 lesson 10 (widths 128-256-512, random crop + flip, AdamW with a cosine
 schedule) follows the batch-normed VGG-style backbone of Page's "How to train
 your ResNet" (DAWNBench), without its residual branches.
+
+Lesson 10's network widths and batch size in each profile live here, once:
+:data:`CIFAR_WIDTHS` and :data:`CIFAR_BATCH_SIZES`, dicts keyed by profile
+name. The lesson reads them with ``PROFILE.choose(**lk.CIFAR_WIDTHS)``, and
+``benchmarks/training.py`` measures the same network at the same batch size.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ from ._utils import check_choice, check_int, check_odd, check_probability, check
 from .architectures import SqueezeExcitation
 from .models import conv_block
 
-__all__ = ["CifarNet"]
+__all__ = ["CifarNet", "CIFAR_WIDTHS", "CIFAR_BATCH_SIZES"]
+
+#: Lesson 10's ``CifarNet`` widths per profile: ``fast`` trains on a CPU within
+#: the lesson's budget; ``full`` is the 90 % design (Page's DAWNBench widths).
+#: ``PROFILE.choose(**CIFAR_WIDTHS)`` picks the current profile's.
+CIFAR_WIDTHS: dict[str, tuple[int, ...]] = {"fast": (16, 32, 64), "full": (128, 256, 512)}
+#: Lesson 10's training batch size per profile (``PROFILE.choose(**CIFAR_BATCH_SIZES)``).
+CIFAR_BATCH_SIZES: dict[str, int] = {"fast": 64, "full": 128}
 
 
 class CifarNet(nn.Module):
