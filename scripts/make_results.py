@@ -126,6 +126,9 @@ ROWS = [
     Row("12_transfer_learning", "the same network trained from scratch (with augmentation)", "far below",
         lambda g: g["cvd_scratch"],
         lambda g: below(pct(g, "cvd_scratch"), best(pct(g, "cvd_phase1"), pct(g, "cvd_phase2")), 0.10)),
+    Row("12_transfer_learning", "Cats vs Dogs validation accuracy, fine-tuning (phase 2) from the last stage / "
+        "from the first stage (every weight trains)", "—",
+        lambda g: f"{g['unfreeze_last1']} / {g['unfreeze_all']}", None),
     Row("12_transfer_learning", "CIFAR-10 test accuracy, pretrained backbone on upsampled images: "
         "phase 1 (frozen) / phase 2 (fine-tuned), without augmentation", "—",
         lambda g: f"{g['cifar_phase1']} / {g['cifar_phase2']}", None),
