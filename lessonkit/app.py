@@ -57,6 +57,7 @@ __all__ = [
     "reference_features",
     "reference_metrics",
     "scan_reference_folder",
+    "second_backbone",
 ]
 
 #: File name endings treated as images when scanning a reference folder.
@@ -608,18 +609,44 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _second_backbone(first: str, choice: str) -> PretrainedModel | None:
-    """The second column's backbone: ``choice`` strictly, the next available one (``auto``), or None."""
+def second_backbone(first: str, choice: str = "auto") -> PretrainedModel | None:
+    """The backbone to compare with ``first``: the next one available, a named one, or none.
+
+    Introduced in lesson 13 (the second pretrained backbone, and the app's
+    second column). ``choice="auto"`` tries the networks of
+    :data:`lessonkit.BACKBONES` after skipping ``first``, in order, each strictly
+    and without downloading, and returns the first that loads (None when none
+    does); a name loads that network strictly (downloads allowed), and
+    ``"none"`` gives None.
+
+    Raises
+    ------
+    TypeError
+        When ``first`` or ``choice`` is not a string.
+    ValueError
+        When ``choice`` is not ``"auto"``, ``"none"`` or a backbone name, or names ``first`` itself.
+    DataUnavailableError
+        When the named backbone cannot be loaded.
+
+    Examples
+    --------
+    >>> second_backbone("efficientnet_lite0", "squeezenet1_0").name
+    'squeezenet1_0'
+    >>> second_backbone("resnet18", "none") is None
+    True
+    """
+    from ._fetch import DataUnavailableError
+    from ._utils import check_choice, check_type
     from .pretrained import BACKBONES
 
+    check_type("first", first, str)
+    check_choice("choice", check_type("choice", choice, str), BACKBONES + ("auto", "none"))
     if choice == "none":
         return None
     if choice == first:
-        raise SystemExit(f"--second-backbone {choice} is the first backbone already; choose another one or none")
+        raise ValueError(f"choice {choice!r} is the first backbone already: choose another one, 'auto' or 'none'")
     if choice != "auto":
         return pretrained_model(choice, strict=True)
-    from ._fetch import DataUnavailableError
-
     for name in BACKBONES:
         if name != first:
             try:
@@ -640,7 +667,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         reference = scan_reference_folder(load_dataset(args.dataset, args.split).root)
     first = pretrained_model(args.backbone)
-    second = _second_backbone(first.name, args.second_backbone)
+    try:
+        second = second_backbone(first.name, args.second_backbone)
+    except ValueError as error:
+        raise SystemExit(f"--second-backbone: {error}") from None
     print(f"Reference set: {len(reference)} images in {reference.root}")
     finders = []
     for pm in [first] + ([second] if second is not None else []):

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -341,12 +342,20 @@ def test_build_demo_checks_its_finders(reference, tmp_path):
         app.build_demo([finder, elsewhere])
 
 
-def test_second_backbone_flag(monkeypatch):
+def test_second_backbone_flag(reference, monkeypatch):
     assert app._parser().parse_args([]).second_backbone == "auto"
     assert app._parser().parse_args(["--second-backbone", "none"]).second_backbone == "none"
-    assert app._second_backbone("resnet18", "none") is None
-    with pytest.raises(SystemExit, match="first backbone already"):
-        app._second_backbone("squeezenet1_0", "squeezenet1_0")
+    assert app.second_backbone("resnet18", "none") is None
+    with pytest.raises(ValueError, match="first backbone already"):
+        app.second_backbone("squeezenet1_0", "squeezenet1_0")
+    with pytest.raises(ValueError, match="choice must be one of"):
+        app.second_backbone("resnet18", "vgg16")
+    with pytest.raises(TypeError, match="first must be a str"):
+        app.second_backbone(None)
+    # The command line turns the mistake into a message, before any feature is computed.
+    monkeypatch.setattr(app, "pretrained_model", lambda *a, **k: SimpleNamespace(name="squeezenet1_0"))
+    with pytest.raises(SystemExit, match="--second-backbone: choice 'squeezenet1_0' is the first backbone already"):
+        app.main(["--folder", str(reference), "--second-backbone", "squeezenet1_0"])
     calls = []
 
     def fake(name, strict=False, download=True):
@@ -357,12 +366,12 @@ def test_second_backbone_flag(monkeypatch):
 
     monkeypatch.setattr(app, "pretrained_model", fake)
     # auto: the next available one after the first, strictly and without downloading
-    assert app._second_backbone("resnet18", "auto") == "squeezenet1_0"
+    assert app.second_backbone("resnet18", "auto") == "squeezenet1_0"
     assert calls == [("efficientnet_lite0", True, False), ("squeezenet1_0", True, False)]
     calls.clear()
     # a named one: only that one, downloads allowed, and its failure is not hidden
     with pytest.raises(P.DataUnavailableError):
-        app._second_backbone("squeezenet1_0", "mobilenet_v2")
+        app.second_backbone("squeezenet1_0", "mobilenet_v2")
     assert calls == [("mobilenet_v2", True, True)]
 
 
