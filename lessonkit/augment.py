@@ -7,8 +7,8 @@ helpers here transform a whole batch ``(N, C, H, W)`` at once, with a different
 random draw per image, on whatever device the batch lives on, so they can run
 inside the training loop: ``lk.fit(..., batch_transform=RandomTranslate(4))``.
 
-Every batch transform is a callable ``(x, y) -> (x, y)``. Geometric ones keep
-the labels; :class:`MixUp` and :class:`CutMix` turn integer labels into soft
+Every batch transform is a callable ``(x, y) -> (x, y)``. Geometric ones and
+the per-image colour jitter of lesson 11 (:class:`ColorJitter`) keep the labels; :class:`MixUp` and :class:`CutMix` turn integer labels into soft
 label vectors (rows summing to 1) that :class:`torch.nn.CrossEntropyLoss`
 accepts directly.
 """
