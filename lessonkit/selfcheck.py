@@ -1,8 +1,9 @@
 """Self-checks for the exercises: ``lk.check("ex-03-rf", answer)``.
 
-Introduced in lesson 00. Every exercise of lessons 00-09 whose answer is
+Introduced in lesson 00. Every exercise of the lessons whose answer is
 computable (not a training result, a timing or a figure to look at) has an
-entry in a registry, in lesson order. One call tells the student at once
+entry in a registry, in lesson order, and so has each milestone of the
+homework (``hw-13-...``). One call tells the student at once
 whether an answer is right:
 
 * it prints a one-line verdict, ``✓ ex-03-rf: correct`` or
