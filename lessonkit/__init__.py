@@ -27,14 +27,14 @@ module                  concept (first lesson)
 ``layers``              batch norm and dropout from scratch (04)
 ``metrics``             top-k error, confusion matrix (04)
 ``shift``               shifting images and measuring the effect (05)
-``augment``             batched augmentation, MixUp, CutMix (04, 06, 07)
+``augment``             batched augmentation, MixUp, CutMix, colour jitter (04, 06, 07, 11)
 ``architectures``       LeNet to ConvNeXt (08)
 ``cifar``               the CIFAR-10 network trained from scratch (10)
 ``interpret``           looking inside a trained CNN (09)
 ``pretrained``          pretrained backbones and transfer learning (09, 12)
 ``retrieval``           similarity search and its metrics (13)
 ``app``                 the "find similar images" app (13)
-``selfcheck``           self-checks for the exercises, ``lk.check`` (00-09)
+``selfcheck``           self-checks for the exercises and the homework, ``lk.check`` (00-13)
 ======================  ==========================================================
 """
 

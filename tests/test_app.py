@@ -240,6 +240,7 @@ def test_finder_runs_the_backbone_on_its_device(reference, tmp_path, monkeypatch
     gallery, message = finder.find(good["rgb"], k=3)
     assert len(gallery) == 3 and "Top 3 of 6" in message, message
     assert backbone.seen and set(backbone.seen) == {torch.device("meta")}
+    assert finder.metrics is not None and set(finder.metrics) >= {"P@1", "R@1"}, finder.metrics  # reference_metrics ran too
 
 
 def _free_port() -> int:

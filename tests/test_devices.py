@@ -605,6 +605,7 @@ COVERED = {
     "PretrainedModel": "test_classify_on_the_device (PretrainedModel.classify)",
     "SimilarityFinder": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device",
     "reference_features": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device (the finder's features)",
+    "reference_metrics": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device (the finder's metrics)",
     # No data: they only read or flag parameters, or the model's structure.
     "receptive_field": "no data: layer geometry only",
     "count_parameters": "no data",
