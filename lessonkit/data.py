@@ -134,6 +134,7 @@ __all__ = [
     "DeviceLoader",
     "as_tensors",
     "normalized_black",
+    "torchvision_root",
 ]
 
 # The fetch names are defined once, in the private lessonkit._fetch (shared with
@@ -1226,3 +1227,52 @@ def as_tensors(dataset) -> tuple[torch.Tensor, torch.Tensor]:
     if getattr(base, "normalize", True):
         x = (x - torch.tensor(base.mean).view(1, -1, 1, 1)) / torch.tensor(base.std).view(1, -1, 1, 1)
     return x, targets
+
+
+#: torchvision's folder for each course dataset its own dataset classes can read.
+_TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def torchvision_root(name: str) -> Path:
+    """A ``root`` folder for torchvision's own dataset class, filled from the course's files.
+
+    Introduced in lesson 06. ``torchvision.datasets.MNIST`` and ``FashionMNIST``
+    read the decompressed files from ``<root>/<Folder>/raw/``. This gets each
+    file the way :func:`load_dataset` does (:func:`fetch`: the cache, the
+    offline mirror, or the official address, checksums verified), decompresses
+    it into the cache (written to a ``.part`` file and renamed, so no
+    half-written file is left) and returns the root, so that
+    ``datasets.FashionMNIST(torchvision_root("fashion_mnist"), download=True)``
+    finds its files and downloads nothing.
+
+    Parameters
+    ----------
+    name : str
+        ``"mnist"`` or ``"fashion_mnist"``.
+
+    Returns
+    -------
+    Path
+        ``cache_dir() / "torchvision"``.
+
+    Examples
+    --------
+    >>> torchvision_root("cifar10")
+    Traceback (most recent call last):
+    ...
+    ValueError: name must be one of 'mnist', 'fashion_mnist', got 'cifar10'
+    """
+    check_type("name", name, str)
+    if name not in _TORCHVISION_FOLDERS:
+        raise ValueError(f"name must be one of {', '.join(map(repr, _TORCHVISION_FOLDERS))}, got {name!r}")
+    root = cache_dir() / "torchvision"
+    raw = root / _TORCHVISION_FOLDERS[name] / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for source in DATASET_INFO[name].sources:
+        gz = fetch(source)
+        target = raw / Path(gz.name).stem  # torchvision reads it decompressed
+        if not target.exists():
+            part = _part(target)
+            part.write_bytes(gzip.decompress(gz.read_bytes()))
+            part.replace(target)
+    return root

@@ -947,3 +947,18 @@ def test_normalized_black_rejects_bad_statistics():
         lk.normalized_black([0.5], "0.5")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"mean\[0\]"):
         lk.normalized_black(["a"], [0.5])  # type: ignore[list-item]
+
+
+def test_torchvision_root_lets_torchvision_read_the_course_files(real_mirror):
+    from torchvision import datasets
+
+    root = lkdata.torchvision_root("fashion_mnist")
+    assert root == lkdata.cache_dir() / "torchvision"
+    assert not list(root.rglob("*.part")), "no half-written file left"
+    test = datasets.FashionMNIST(root, train=False, download=False)  # raises if a file is missing
+    ours = lkdata.load_dataset("fashion_mnist", "test")
+    assert torch.equal(test.data, ours.images[:, 0]) and torch.equal(test.targets, ours.targets)
+    with pytest.raises(ValueError, match="'mnist', 'fashion_mnist', got 'cifar10'"):
+        lkdata.torchvision_root("cifar10")
+    with pytest.raises(TypeError):
+        lkdata.torchvision_root(3)
