@@ -43,7 +43,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PIP) install $(TORCH_SPEC)
-	$(PIP) install --quiet -e ".[book,test,app,bench]"
+	$(PIP) install --quiet -e ".[book,test,app,bench,lightning]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lessonkit)" >/dev/null
 	touch $@
 
