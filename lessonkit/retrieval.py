@@ -27,6 +27,8 @@ __all__ = [
     "knn_predict",
     "l2_normalize",
     "leave_one_out_metrics",
+    "leave_one_out_predictions",
+    "leave_one_out_search",
     "precision_at_k",
     "recall_at_k",
     "retrieval_metrics",
@@ -322,6 +324,93 @@ def retrieval_metrics(
     return out
 
 
+def leave_one_out_search(features: ArrayLike, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's ``k`` most similar *other* images of the same set.
+
+    Introduced in lesson 13 (the homework's evaluation milestones, and the
+    images of wrong matches for its write-up). Every image in turn is the
+    query, and the search runs over all the others: an image is never its own
+    match. Should it tie with exact duplicates beyond the top ``k + 1``, the
+    last result is dropped instead (the image would rank after them).
+
+    Parameters
+    ----------
+    features : tensor or array ``(N, D)``
+        One feature vector per image (normalised or not: the search is by cosine).
+    k : int
+        Between 1 and ``N - 1``.
+
+    Returns
+    -------
+    (scores, indices)
+        ``float32 (N, k)`` cosine similarities, best first, and ``int64 (N, k)``
+        row numbers of the matches in ``features``.
+
+    Examples
+    --------
+    >>> feats = torch.tensor([[1.0, 0.0], [0.9, 0.2], [0.0, 1.0]])
+    >>> scores, indices = leave_one_out_search(feats, k=2)
+    >>> indices.tolist(), [round(s, 3) for s in scores[2].tolist()]
+    ([[1, 2], [0, 2], [1, 0]], [0.217, 0.0])
+    """
+    feats = _as_float_matrix(features, "features")
+    n = feats.shape[0]
+    if n < 2:
+        raise ValueError(f"leave-one-out needs at least 2 images, got {n}")
+    k = check_int("k", k)
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"k must be between 1 and the number of other images ({n - 1}), got {k}")
+    scores, idx = SearchIndex(feats).search(feats, k + 1)
+    own = idx == torch.arange(n)[:, None]
+    own[~own.any(dim=1), -1] = True
+    return scores[~own].view(n, k), idx[~own].view(n, k)
+
+
+def leave_one_out_predictions(features: ArrayLike, labels: ArrayLike | Sequence[int], k: int) -> torch.Tensor:
+    """Each image's label predicted by a majority vote of its ``k`` most similar other images.
+
+    Introduced in lesson 13 (the homework's accuracy milestone). The search
+    turned into a classifier that needs no training: every image in turn is
+    the query, searches all the *others* (:func:`leave_one_out_search`), and
+    its predicted label is the most frequent label among its ``k`` matches
+    (:func:`knn_predict`). **Ties** go to the tied label whose best-ranked
+    match comes first, that is, to the nearest of the tied labels; with
+    ``k = 1`` the prediction is the nearest other image's label. Comparing
+    the predictions with ``labels`` gives each image's correctness, and its
+    mean is the classifier's leave-one-out accuracy. An image whose label no
+    other image has can never be predicted right.
+
+    Parameters
+    ----------
+    features : tensor or array ``(N, D)``
+    labels : int array ``(N,)``
+    k : int
+        Between 1 and ``N - 1``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``int64 (N,)`` predicted labels, on the CPU.
+
+    Examples
+    --------
+    >>> feats = torch.tensor([[1.0, 0.0], [0.9, 0.2], [0.0, 1.0], [0.3, 1.0], [0.8, 0.6]])
+    >>> labels = torch.tensor([0, 0, 1, 1, 1])
+    >>> predicted = leave_one_out_predictions(feats, labels, k=2)
+    >>> predicted.tolist(), (predicted == labels).double().mean().item()
+    ([0, 0, 1, 1, 0], 0.8)
+
+    The last image's two matches, images 1 and 3, vote once each; image 1
+    is the nearer, so its label 0 wins the tie.
+    """
+    feats = _as_float_matrix(features, "features")
+    y = _as_labels(labels, "labels", feats.shape[0])
+    if (y < 0).any():
+        raise ValueError(f"labels must be non-negative class indices, got {int(y.min())}")
+    _, idx = leave_one_out_search(feats, k)
+    return knn_predict(y[idx], k, num_classes=int(y.max()) + 1)
+
+
 def leave_one_out_metrics(
     features: ArrayLike,
     labels: ArrayLike | Sequence[int],
@@ -332,11 +421,13 @@ def leave_one_out_metrics(
     Introduced in lesson 13 (the homework's evaluation milestone, and the
     metrics the "find similar images" app shows for each backbone). Every
     image in turn is the query; the search runs over all the *other* images
-    (the query itself is left out, otherwise it would always be its own best
-    match). A result is relevant when it has the query's label, so a query's
-    recall@k is (relevant results in its top ``k``) / (other images with its
-    label). Queries whose label no other image has are skipped (their recall
-    is undefined); the metrics are means over the remaining queries.
+    (:func:`leave_one_out_search`: the query itself is left out, otherwise it
+    would always be its own best match). A result is relevant when it has the
+    query's label, so a query's recall@k is (relevant results in its top
+    ``k``) / (other images with its label). Queries whose label no other image
+    has are skipped (their recall is undefined); the metrics are means over
+    the remaining queries. The accuracy of a majority vote of the same
+    matches is :func:`leave_one_out_predictions`.
 
     Parameters
     ----------
@@ -376,13 +467,8 @@ def leave_one_out_metrics(
     keep = relevant > 0
     if not keep.any():
         raise ValueError("no label occurs twice, so no image has a relevant match: precision and recall are undefined")
-    k_max = max(ks)
-    _, idx = SearchIndex(feats).search(feats, k_max + 1)
-    # Leave each query out of its own results; should it tie with duplicates beyond
-    # the top k_max + 1, drop the last result instead (it would rank after them).
-    own = idx == torch.arange(n)[:, None]
-    own[~own.any(dim=1), -1] = True
-    retrieved = y[idx[~own].view(n, k_max)][keep]
+    _, idx = leave_one_out_search(feats, max(ks))
+    retrieved = y[idx][keep]
     y, relevant = y[keep], relevant[keep]
     out: dict[str, float] = {}
     for k in ks:

@@ -309,3 +309,79 @@ def test_leave_one_out_metrics_reject_bad_input():
         lk.leave_one_out_metrics(feats, [0.0, 0.0, 1.0, 1.0], ks=(1,))
     with pytest.raises(ValueError, match="labels must have shape"):
         lk.leave_one_out_metrics(feats, [0, 0, 1], ks=(1,))
+
+
+def leave_one_out_votes_by_hand(features: np.ndarray, labels: np.ndarray, k: int) -> tuple[list[list[int]], list[int]]:
+    """Each image's k nearest others (scipy's cosine distance) and their majority vote, in plain Python.
+
+    A tie goes to the tied label that appears first in the ranked list (the nearest of them).
+    """
+    sims = 1.0 - cdist(features.astype(np.float64), features.astype(np.float64), metric="cosine")
+    neighbours, votes = [], []
+    for i in range(len(labels)):
+        others = [int(j) for j in np.argsort(-sims[i], kind="stable") if j != i][:k]
+        ranked = [int(labels[j]) for j in others]
+        counts = {label: ranked.count(label) for label in ranked}
+        best = max(counts.values())
+        neighbours.append(others)
+        votes.append(next(label for label in ranked if counts[label] == best))
+    return neighbours, votes
+
+
+def test_leave_one_out_search_and_predictions_match_a_brute_force_computation():
+    rng = np.random.default_rng(13)
+    labels = np.array([0] * 9 + [1] * 8 + [2] * 7 + [3])  # class 3 has a single image: always wrong
+    features = (rng.normal(size=(4, 6))[labels] + 1.5 * rng.normal(size=(len(labels), 6))).astype(np.float32)
+    ties = 0
+    for k in (1, 2, 4, 5, 24):
+        neighbours, votes = leave_one_out_votes_by_hand(features, labels, k)
+        scores, indices = lk.leave_one_out_search(features, k)
+        assert indices.tolist() == neighbours
+        sims = 1.0 - cdist(features.astype(np.float64), features.astype(np.float64), metric="cosine")
+        np.testing.assert_allclose(scores.numpy(), np.take_along_axis(sims, indices.numpy(), axis=1), atol=1e-5)
+        predicted = lk.leave_one_out_predictions(features, labels, k)
+        assert predicted.dtype == torch.int64 and predicted.tolist() == votes
+        # the rule matters: a vote that breaks ties by the smallest label differs somewhere
+        smallest = [int(np.bincount(labels[n], minlength=4).argmax()) for n in neighbours]
+        ties += sum(a != b for a, b in zip(smallest, votes))
+    assert ties > 0, "no tie decided differently by the two rules: the test would not see a wrong tie-break"
+    assert lk.leave_one_out_predictions(features, labels, 1).tolist()[-1] != 3  # its class has no other image
+    # k = 1: the nearest other image's label, so the accuracy equals leave-one-out P@1 (class 3 aside)
+    predicted = lk.leave_one_out_predictions(features, labels, 1)
+    keep = labels != 3
+    p1 = lk.leave_one_out_metrics(features, labels, ks=(1,))["P@1"]
+    assert (predicted.numpy()[keep] == labels[keep]).mean() == pytest.approx(p1, abs=1e-12)
+
+
+def test_leave_one_out_search_never_returns_the_query_even_among_duplicates():
+    features = torch.tensor([[1.0, 0.0]] * 4 + [[0.0, 1.0], [0.1, 1.0]])
+    for k in (1, 3, 5):
+        _, indices = lk.leave_one_out_search(features, k)
+        assert not (indices == torch.arange(6)[:, None]).any()
+        assert all(len(set(row)) == k for row in indices.tolist())
+
+
+def test_leave_one_out_predictions_reject_bad_input():
+    feats = torch.eye(4)
+    with pytest.raises(ValueError, match=r"k must be between 1 and the number of other images \(3\), got 4"):
+        lk.leave_one_out_predictions(feats, [0, 0, 1, 1], 4)
+    with pytest.raises(TypeError, match="k must be an int, got float"):
+        lk.leave_one_out_search(feats, 2.0)
+    with pytest.raises(ValueError, match="at least 2 images, got 1"):
+        lk.leave_one_out_search(torch.ones(1, 3), 1)
+    with pytest.raises(TypeError, match="integer class labels"):
+        lk.leave_one_out_predictions(feats, [0.0, 0.0, 1.0, 1.0], 1)
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
+        lk.leave_one_out_predictions(feats, [0, 0, 1], 1)
+    with pytest.raises(ValueError, match="non-negative class indices, got -1"):
+        lk.leave_one_out_predictions(feats, [0, -1, 1, 1], 1)
+    with pytest.raises(TypeError, match="features must be a torch.Tensor or numpy array, got list"):
+        lk.leave_one_out_search([[1.0, 0.0], [0.0, 1.0]], 1)
+
+
+def test_leave_one_out_functions_bring_tensors_from_another_device_to_the_cpu():
+    # see test_search_and_metrics_accept_tensors_from_another_device
+    for case in (lambda: lk.leave_one_out_search(torch.ones(3, 2, device="meta"), 1),
+                 lambda: lk.leave_one_out_predictions(torch.eye(3), torch.tensor([0, 0, 1], device="meta"), 1)):
+        with pytest.raises(NotImplementedError, match="Cannot copy out of meta tensor"):
+            case()
