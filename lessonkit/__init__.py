@@ -29,6 +29,7 @@ module                  concept (first lesson)
 ``shift``               shifting images and measuring the effect (05)
 ``augment``             batched augmentation, MixUp, CutMix, colour jitter (04, 06, 07, 11)
 ``architectures``       LeNet to ConvNeXt (08)
+``alexnet_augment``     AlexNet's crops and PCA colour lighting (08)
 ``cifar``               the CIFAR-10 network trained from scratch (10)
 ``interpret``           looking inside a trained CNN (09)
 ``pretrained``          pretrained backbones and transfer learning (09, 12)
@@ -39,6 +40,7 @@ module                  concept (first lesson)
 """
 
 from . import (
+    alexnet_augment,
     app,
     architectures,
     augment,
@@ -63,6 +65,7 @@ from . import (
 )
 from . import profile as _profile_module
 from . import progress as _progress_module
+from .alexnet_augment import *  # noqa: F403
 from .app import *  # noqa: F403
 from .architectures import *  # noqa: F403
 from .augment import *  # noqa: F403
@@ -111,6 +114,7 @@ MODULES = (
     shift,
     augment,
     architectures,
+    alexnet_augment,
     cifar,
     interpret,
     pretrained,
