@@ -26,6 +26,7 @@ module                  concept (first lesson)
 ``receptive``           receptive fields, computed and measured (03)
 ``layers``              batch norm and dropout from scratch (04)
 ``metrics``             top-k error, confusion matrix (04)
+``lightning``           the same training in PyTorch Lightning, optional (04)
 ``shift``               shifting images and measuring the effect (05)
 ``augment``             batched augmentation, MixUp, CutMix, colour jitter (04, 06, 07, 11)
 ``architectures``       LeNet to ConvNeXt (08)
@@ -52,6 +53,7 @@ from . import (
     interpret,
     kernels,
     layers,
+    lightning,
     metrics,
     models,
     notebook,
@@ -77,6 +79,7 @@ from .interactive import *  # noqa: F403
 from .interpret import *  # noqa: F403
 from .kernels import *  # noqa: F403
 from .layers import *  # noqa: F403
+from .lightning import *  # noqa: F403
 from .metrics import *  # noqa: F403
 from .models import *  # noqa: F403
 from .notebook import *  # noqa: F403
@@ -111,6 +114,7 @@ MODULES = (
     receptive,
     layers,
     metrics,
+    lightning,
     shift,
     augment,
     architectures,

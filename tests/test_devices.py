@@ -606,6 +606,7 @@ COVERED = {
     "SimilarityFinder": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device",
     "reference_features": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device (the finder's features)",
     "reference_metrics": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device (the finder's metrics)",
+    "lit_classifier": "tests/test_lightning.py::test_lit_classifier_runs_on_the_device (the Trainer moves module and batches)",
     # No data: they only read or flag parameters, or the model's structure.
     "receptive_field": "no data: layer geometry only",
     "count_parameters": "no data",
