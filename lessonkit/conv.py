@@ -1,8 +1,10 @@
 """Convolution from scratch: sliding windows, im2col, pooling and the shape formulas.
 
-Introduced in lesson 01 ("Image convolution"); lesson 03 ("The building
-blocks of a CNN") adds :func:`im2col`, :func:`conv2d_im2col`,
-:func:`pool2d` and the shape and parameter-count formulas.
+Introduced in lesson 01 ("Image convolution"), with the convolution theorem
+(:func:`fft_conv2d`, a convolution layer computed through FFTs) and the
+operation counts of the two routes (:func:`conv_flops`); lesson 03 ("The
+building blocks of a CNN") adds :func:`im2col`, :func:`conv2d_im2col` and the
+parameter-count formula.
 
 The sliding-window functions are written for reading, not speed: a loop over
 output positions, each a sum of element-wise products. Deep-learning
@@ -11,6 +13,8 @@ convolution; :func:`convolve2d` is the textbook convolution (flipped kernel).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -26,6 +30,8 @@ __all__ = [
     "pool2d",
     "im2col",
     "conv2d_im2col",
+    "fft_conv2d",
+    "conv_flops",
 ]
 
 IntPair = int | tuple[int, int]
@@ -264,6 +270,20 @@ def im2col(x: torch.Tensor, kernel_size: IntPair, *, padding: IntPair = 0, strid
     return cols.reshape(n, c * kh * kw, out_h * out_w)
 
 
+def _check_layer_args(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[int, int, int, int]:
+    """Check the tensors of an ``F.conv2d``-like call (groups=1); return the weight's shape."""
+    check_batch("x", x)
+    check_tensor("weight", weight, ndim=4, floating=True, layout="(C_out, C_in, kh, kw)")
+    c_out, c_in, kh, kw = weight.shape
+    if x.shape[1] != c_in:
+        raise ValueError(f"x must have the weight's {c_in} input channels, shape (N, {c_in}, H, W), got shape {tuple(x.shape)}")
+    if bias is not None:
+        check_tensor("bias", bias, ndim=1, floating=True, layout=f"({c_out},)")
+        if tuple(bias.shape) != (c_out,):
+            raise ValueError(f"bias must have shape ({c_out},), got shape {tuple(bias.shape)}")
+    return c_out, c_in, kh, kw
+
+
 def conv2d_im2col(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -295,15 +315,7 @@ def conv2d_im2col(
     >>> torch.allclose(conv2d_im2col(x, w, padding=1), F.conv2d(x, w, padding=1), atol=1e-5)
     True
     """
-    check_batch("x", x)
-    check_tensor("weight", weight, ndim=4, floating=True, layout="(C_out, C_in, kh, kw)")
-    c_out, c_in, kh, kw = weight.shape
-    if x.shape[1] != c_in:
-        raise ValueError(f"x must have the weight's {c_in} input channels, shape (N, {c_in}, H, W), got shape {tuple(x.shape)}")
-    if bias is not None:
-        check_tensor("bias", bias, ndim=1, floating=True, layout=f"({c_out},)")
-        if tuple(bias.shape) != (c_out,):
-            raise ValueError(f"bias must have shape ({c_out},), got shape {tuple(bias.shape)}")
+    c_out, _, kh, kw = _check_layer_args(x, weight, bias)
     (ph, pw), (sh, sw), (dh, dw) = check_pair("padding", padding, minimum=0), check_pair("stride", stride, minimum=1), check_pair("dilation", dilation, minimum=1)
     out_h = conv_output_size(x.shape[2], kh, ph, sh, dh)
     out_w = conv_output_size(x.shape[3], kw, pw, sw, dw)
@@ -312,3 +324,136 @@ def conv2d_im2col(
     if bias is not None:
         out = out + bias.view(1, -1, 1)
     return out.view(x.shape[0], c_out, out_h, out_w)
+
+
+def fft_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    padding: IntPair = 0,
+    padding_mode: str = "zeros",
+) -> torch.Tensor:
+    """A 2-D convolution layer computed through the convolution theorem.
+
+    Same arguments and result as ``torch.nn.functional.conv2d`` with stride 1
+    and groups 1 (a cross-correlation, as in every deep-learning library);
+    ``padding_mode="circular"`` pads as ``nn.Conv2d(..., padding_mode="circular")``
+    does. The theorem says that the discrete Fourier transform of a *circular*
+    convolution of two arrays of the same size is the product of their
+    transforms. So the layer
+
+    1. pads ``x`` to ``P_h × P_w`` (with zeros, or circularly);
+    2. flips the kernel (a cross-correlation is a convolution with the
+       flipped kernel) and zero-pads it to the same size;
+    3. multiplies the transforms, summing over the input channels in the
+       frequency domain (the transform is linear), and transforms back;
+    4. keeps the ``(P_h - kh + 1) × (P_w - kw + 1)`` outputs whose window did
+       not wrap around the border: exactly the outputs ``F.conv2d`` returns.
+
+    Real-input FFTs (``torch.fft.rfft2``) halve the work. The result is on
+    ``x``'s device, in its dtype.
+
+    Parameters
+    ----------
+    x : tensor ``(N, C_in, H, W)``
+    weight : tensor ``(C_out, C_in, kh, kw)``
+    bias : tensor ``(C_out,)``, optional
+    padding : int or (int, int)
+        Added on each side (top/bottom, left/right).
+    padding_mode : {"zeros", "circular"}
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, C_out, H + 2*ph - kh + 1, W + 2*pw - kw + 1)``.
+
+    Examples
+    --------
+    >>> x, w = torch.randn(2, 3, 16, 16, dtype=torch.float64), torch.randn(4, 3, 5, 5, dtype=torch.float64)
+    >>> torch.allclose(fft_conv2d(x, w, padding=2), F.conv2d(x, w, padding=2))
+    True
+    >>> ref = torch.nn.Conv2d(3, 4, 5, padding=2, padding_mode="circular", bias=False).double()
+    >>> with torch.no_grad():
+    ...     _ = ref.weight.copy_(w)
+    >>> torch.allclose(fft_conv2d(x, w, padding=2, padding_mode="circular"), ref(x))
+    True
+
+    Introduced in lesson 01.
+    """
+    c_out, _, kh, kw = _check_layer_args(x, weight, bias)
+    ph, pw = check_pair("padding", padding, minimum=0)
+    check_choice("padding_mode", padding_mode, ("zeros", "circular"))
+    if x.dtype != weight.dtype:
+        raise TypeError(f"x and weight must have the same dtype, got {x.dtype} and {weight.dtype}")
+    h, w = x.shape[-2:]
+    if padding_mode == "circular" and (ph > h or pw > w):
+        raise ValueError(f"circular padding must not exceed the input size {(h, w)}, got padding {(ph, pw)}")
+    size_h, size_w = h + 2 * ph, w + 2 * pw
+    if size_h < kh or size_w < kw:
+        raise ValueError(f"a {kh}×{kw} kernel does not fit in the padded input of {size_h}×{size_w}")
+    padded = F.pad(x, (pw, pw, ph, ph), mode="constant" if padding_mode == "zeros" else "circular")
+    size = (size_h, size_w)
+    spectrum = torch.fft.rfft2(padded, s=size)  # (N, C_in, P_h, P_w // 2 + 1), complex
+    kernel = torch.fft.rfft2(weight.flip(-2, -1), s=size)  # (C_out, C_in, P_h, P_w // 2 + 1)
+    product = torch.einsum("nchw,ochw->nohw", spectrum, kernel)  # the channel sum, in the frequency domain
+    out = torch.fft.irfft2(product, s=size)[..., kh - 1 :, kw - 1 :]  # drop the outputs that wrapped around
+    if bias is not None:
+        out = out + bias.view(1, c_out, 1, 1)
+    return out.contiguous()
+
+
+def conv_flops(size: int, kernel_size: int, *, padding: int = 0, method: str = "direct") -> int:
+    """Floating-point operations of one ``size × size`` map cross-correlated with one ``k × k`` kernel.
+
+    ``"direct"``: one multiply-add (two operations, as PyTorch's FLOP counter
+    counts them) per kernel weight per output position,
+    ``2·k²·n_out²``, with ``n_out`` from :func:`conv_output_size`.
+
+    ``"fft"``: the route of :func:`fft_conv2d` on a ``P × P`` padded map,
+    ``P = size + 2·padding``: three real-input 2-D FFTs (the image, the kernel,
+    the inverse), each counted as ``2.5·P²·log2(P²)`` operations (half the
+    ``5·L·log2(L)`` of a complex radix-2 FFT of ``L`` points, the usual
+    estimate since Cooley and Tukey), plus one complex product (6 operations)
+    per frequency, ``P·(P//2 + 1)`` of them. It is a model, not a measurement:
+    real FFT libraries cost more per point for sizes that are not products of
+    small primes; ``benchmarks/fft_conv.py`` times both routes.
+
+    The direct cost grows like ``k²``, the FFT cost hardly depends on ``k``: for
+    large enough kernels the FFT wins.
+
+    Parameters
+    ----------
+    size : int
+        Side of the input map.
+    kernel_size : int
+        Side of the kernel.
+    padding : int
+        Zeros added on each side.
+    method : {"direct", "fft"}
+
+    Returns
+    -------
+    int
+        Rounded to the nearest integer.
+
+    Examples
+    --------
+    >>> conv_flops(28, 3, padding=1)                  # 2 · 9 · 28²
+    14112
+    >>> conv_flops(28, 3, padding=1, method="fft")    # P = 30: 7.5·900·log2(900) + 6·30·16
+    69123
+
+    Introduced in lesson 01.
+    """
+    size = check_int("size", size, minimum=1)
+    kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+    padding = check_int("padding", padding, minimum=0)
+    check_choice("method", method, ("direct", "fft"))
+    n_out = conv_output_size(size, kernel_size, padding)
+    if method == "direct":
+        return 2 * kernel_size**2 * n_out**2
+    p = size + 2 * padding
+    points = p * p
+    transforms = 3 * 2.5 * points * math.log2(points) if points > 1 else 0.0
+    return round(transforms + 6 * p * (p // 2 + 1))

@@ -12,13 +12,16 @@ from scipy import ndimage, signal
 
 from lessonkit.conv import (
     conv2d_im2col,
+    conv_flops,
     conv_output_size,
     conv_parameter_count,
     convolve2d,
     cross_correlate2d,
+    fft_conv2d,
     im2col,
     pool2d,
 )
+from lessonkit.summary import count_mult_adds
 
 RNG = np.random.default_rng(0)
 
@@ -242,5 +245,115 @@ def test_pool2d_errors():
 )
 def test_formulas_reject_bad_arguments(call, exc, match):
     # one rule: a wrong type raises TypeError, a wrong value ValueError
+    with pytest.raises(exc, match=match):
+        call()
+
+
+# ---------------------------------------------------------------- the convolution theorem
+
+
+@pytest.mark.parametrize("k, padding", [(3, 0), (3, 1), (5, 2), (4, 0), ((3, 5), (1, 2)), ((2, 7), (0, 3)), (1, 0), (11, 5)])
+def test_fft_conv2d_matches_conv2d(k, padding):
+    torch.manual_seed(0)
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x = torch.randn(2, 3, 13, 16, dtype=torch.float64)
+    w = torch.randn(4, 3, kh, kw, dtype=torch.float64)
+    b = torch.randn(4, dtype=torch.float64)
+    ours = fft_conv2d(x, w, b, padding=padding)
+    torch.testing.assert_close(ours, F.conv2d(x, w, b, padding=padding), atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("k, padding", [(3, 1), (5, 2), ((3, 5), (1, 2)), (3, 0), (4, 3)])
+def test_fft_conv2d_circular_matches_conv2d_circular_padding(k, padding):
+    torch.manual_seed(1)
+    layer = torch.nn.Conv2d(2, 3, k, padding=padding, padding_mode="circular").double()
+    x = torch.randn(2, 2, 9, 12, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(fft_conv2d(x, layer.weight, layer.bias, padding=padding, padding_mode="circular"), layer(x), atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kshape, padding", [((3, 3), 0), ((5, 4), 2), ((1, 6), (0, 1))])
+def test_fft_conv2d_matches_scipy_fftconvolve(kshape, padding):
+    # scipy's FFT convolution flips the kernel (true convolution); F.conv2d does not, so flip it back
+    image, kernel = RNG.standard_normal((10, 12)), RNG.standard_normal(kshape)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    expected = signal.fftconvolve(np.pad(image, ((ph, ph), (pw, pw))), kernel[::-1, ::-1], mode="valid")
+    ours = fft_conv2d(torch.from_numpy(image)[None, None], torch.from_numpy(kernel.copy())[None, None], padding=padding)[0, 0]
+    np.testing.assert_allclose(ours.numpy(), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+def test_fft_conv2d_circular_matches_scipy_wrap(k):
+    # scipy.ndimage.correlate with mode="wrap" is a periodic cross-correlation of the same size
+    image, kernel = RNG.standard_normal((9, 11)), RNG.standard_normal((k, k))
+    ours = fft_conv2d(torch.from_numpy(image)[None, None], torch.from_numpy(kernel)[None, None], padding=k // 2, padding_mode="circular")[0, 0]
+    np.testing.assert_allclose(ours.numpy(), ndimage.correlate(image, kernel, mode="wrap"), atol=1e-10)
+
+
+def test_fft_conv2d_float32_keeps_dtype_and_is_close():
+    torch.manual_seed(2)
+    x, w = torch.randn(2, 8, 20, 20), torch.randn(6, 8, 5, 5)
+    out = fft_conv2d(x, w, padding=2)
+    assert out.dtype == torch.float32 and out.is_contiguous()
+    torch.testing.assert_close(out, F.conv2d(x, w, padding=2), atol=1e-4, rtol=1e-4)
+
+
+def test_fft_conv2d_stays_on_the_input_device():
+    x, w = torch.zeros(1, 2, 8, 8, device="meta"), torch.zeros(3, 2, 3, 3, device="meta")
+    out = fft_conv2d(x, w, torch.zeros(3, device="meta"), padding=1)
+    assert out.device.type == "meta" and tuple(out.shape) == (1, 3, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: fft_conv2d(np.zeros((1, 1, 4, 4)), torch.zeros(1, 1, 3, 3)), TypeError, "x must be a torch.Tensor"),
+        (lambda: fft_conv2d(torch.zeros(1, 1, 4, 4, dtype=torch.int64), torch.zeros(1, 1, 3, 3)), TypeError, "floating-point"),
+        (lambda: fft_conv2d(torch.zeros(1, 4, 4), torch.zeros(1, 1, 3, 3)), ValueError, r"x must have shape \(N, C, H, W\)"),
+        (lambda: fft_conv2d(torch.zeros(1, 2, 4, 4), torch.zeros(1, 1, 3, 3)), ValueError, "input channels"),
+        (lambda: fft_conv2d(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3), padding=-1), ValueError, "padding must be >= 0"),
+        (lambda: fft_conv2d(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3), padding_mode="reflect"), ValueError, "padding_mode must be one of"),
+        (lambda: fft_conv2d(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 3, 3)), ValueError, "does not fit"),
+        (lambda: fft_conv2d(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 3, 3), padding=3, padding_mode="circular"), ValueError, "circular padding"),
+        (lambda: fft_conv2d(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3, dtype=torch.float64)), TypeError, "same dtype"),
+    ],
+)
+def test_fft_conv2d_rejects_bad_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+# ---------------------------------------------------------------- operation counts
+
+
+@pytest.mark.parametrize("size, k, padding", [(28, 3, 1), (32, 5, 0), (17, 7, 3), (64, 1, 0)])
+def test_direct_flops_are_twice_pytorchs_mult_adds(size, k, padding):
+    layer = torch.nn.Conv2d(1, 1, k, padding=padding, bias=False)
+    assert conv_flops(size, k, padding=padding) == 2 * count_mult_adds(layer, (1, 1, size, size))
+
+
+def test_fft_flops_by_hand():
+    # P = 32: three real FFTs of 1024 points, 2.5 · 1024 · log2(1024) = 25,600 each, and 32 · 17 products of 6
+    assert conv_flops(30, 5, padding=1, method="fft") == 3 * 25_600 + 6 * 32 * 17
+    # the FFT route's cost depends on the padded size only, not on the kernel
+    assert conv_flops(30, 3, padding=1, method="fft") == conv_flops(30, 25, padding=1, method="fft")
+
+
+def test_fft_wins_for_large_kernels_only():
+    direct = lambda k: conv_flops(256, k, padding=k // 2)  # noqa: E731
+    fft = lambda k: conv_flops(256, k, padding=k // 2, method="fft")  # noqa: E731
+    assert direct(3) < fft(3) and fft(15) < direct(15)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: conv_flops(28, 3, method="winograd"), ValueError, "method must be one of"),
+        (lambda: conv_flops(2, 5), ValueError, "does not fit"),
+        (lambda: conv_flops(28.0, 3), TypeError, "size must be an int"),
+        (lambda: conv_flops(28, 3, padding=-1), ValueError, "padding must be an int >= 0"),
+    ],
+)
+def test_conv_flops_rejects_bad_arguments(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
