@@ -1,7 +1,7 @@
-"""Hand-made kernels and Gabor filter banks.
+"""Hand-made kernels, Haar wavelet filters and Gabor filter banks.
 
 Introduced in lesson 01 ("Image convolution": edges, Sobel, Laplacian, blur,
-sharpen) and lesson 02 ("Gabor filters and filter banks": the Gabor helpers,
+sharpen, and the 2-D Haar wavelet filters) and lesson 02 ("Gabor filters and filter banks": the Gabor helpers,
 built on :func:`skimage.filters.gabor_kernel`).
 
 Every kernel is meant for cross-correlation (:func:`lessonkit.conv.cross_correlate2d`,
@@ -25,6 +25,7 @@ __all__ = [
     "make_kernel",
     "box_kernel",
     "gaussian_kernel",
+    "haar_kernels",
     "GaborBank",
     "gabor_bank",
     "gabor_responses",
@@ -126,6 +127,52 @@ def make_kernel(name: str, size: int = 3, sigma: float = 1.0) -> np.ndarray:
     if name == "gaussian_blur":
         return gaussian_kernel(size, sigma)
     raise ValueError(f"unknown kernel {name!r}: name must be one of {', '.join(map(repr, KERNEL_NAMES))}")
+
+
+def haar_kernels() -> dict[str, np.ndarray]:
+    """The four 2×2 filters of the 2-D Haar wavelet transform (Haar, 1910; Mallat, 1989).
+
+    Each is an outer product of the Haar low-pass ``[1, 1]/√2`` (an average)
+    and high-pass ``[1, -1]/√2`` (a difference) filters, rows first:
+
+    - ``approximation``: low-pass both ways, a 2×2 average (times 2);
+    - ``horizontal``: top row minus bottom row, responds to horizontal edges;
+    - ``vertical``: left column minus right column, responds to vertical edges;
+    - ``diagonal``: the difference of the two diagonals.
+
+    The signs follow :func:`make_kernel`'s edge kernels (``horizontal_edge``,
+    ``vertical_edge``). Together the four are an orthonormal basis of the 2×2
+    blocks: cross-correlating an image with them at stride 2 gives one level
+    of the wavelet transform (four half-size maps with as many numbers as the
+    image), and the transposed convolution with the same filters reconstructs
+    the image exactly.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Name → float64 ``(2, 2)``, in the order above.
+
+    Examples
+    --------
+    >>> haar = haar_kernels()
+    >>> list(haar)
+    ['approximation', 'horizontal', 'vertical', 'diagonal']
+    >>> haar["horizontal"]
+    array([[ 0.5,  0.5],
+           [-0.5, -0.5]])
+    >>> basis = np.stack([k.ravel() for k in haar.values()])
+    >>> bool(np.allclose(basis @ basis.T, np.eye(4)))   # orthonormal
+    True
+
+    Introduced in lesson 01.
+    """
+    low, high = np.array([1.0, 1.0]), np.array([1.0, -1.0])  # times 1/√2 each: 1/2 for the product, exactly
+    return {
+        "approximation": np.outer(low, low) / 2,
+        "horizontal": np.outer(high, low) / 2,
+        "vertical": np.outer(low, high) / 2,
+        "diagonal": np.outer(high, high) / 2,
+    }
 
 
 # --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 from skimage.filters import gabor_kernel
 
@@ -17,6 +18,7 @@ from lessonkit.kernels import (
     gabor_features,
     gabor_responses,
     gaussian_kernel,
+    haar_kernels,
     make_kernel,
 )
 
@@ -161,3 +163,66 @@ def test_gabor_errors():
     with pytest.raises(TypeError, match="pool must be an int, got float"):
         gabor_features(torch.zeros(1, 8, 8), bank, pool=2.0)
     assert isinstance(bank, GaborBank)
+
+
+# ---------------------------------------------------------------- Haar wavelet filters
+
+
+def haar_weight() -> torch.Tensor:
+    return torch.from_numpy(np.stack(list(haar_kernels().values())))[:, None]  # (4, 1, 2, 2)
+
+
+def test_haar_kernels_by_hand():
+    haar = haar_kernels()
+    assert list(haar) == ["approximation", "horizontal", "vertical", "diagonal"]
+    np.testing.assert_allclose(haar["approximation"], [[0.5, 0.5], [0.5, 0.5]])
+    np.testing.assert_allclose(haar["horizontal"], [[0.5, 0.5], [-0.5, -0.5]])
+    np.testing.assert_allclose(haar["vertical"], [[0.5, -0.5], [0.5, -0.5]])
+    np.testing.assert_allclose(haar["diagonal"], [[0.5, -0.5], [-0.5, 0.5]])
+    # each is an outer product of the 1-D Haar filters, rows first
+    low, high = np.array([1, 1]) / np.sqrt(2), np.array([1, -1]) / np.sqrt(2)
+    for name, (rows, cols) in {"approximation": (low, low), "horizontal": (high, low), "vertical": (low, high), "diagonal": (high, high)}.items():
+        np.testing.assert_allclose(haar[name], np.outer(rows, cols), atol=1e-15)
+
+
+def test_haar_kernels_are_an_orthonormal_basis_of_2x2_blocks():
+    basis = np.stack([k.ravel() for k in haar_kernels().values()])
+    np.testing.assert_allclose(basis @ basis.T, np.eye(4), atol=1e-15)
+    assert np.linalg.matrix_rank(basis) == 4
+
+
+def test_haar_sign_convention_follows_the_edge_kernels():
+    # horizontal responds like horizontal_edge (top minus bottom), vertical like vertical_edge (left minus right)
+    haar = haar_kernels()
+    assert np.all(np.sign(haar["horizontal"]) == np.sign(make_kernel("horizontal_edge")[::2, :2]))
+    assert np.all(np.sign(haar["vertical"]) == np.sign(make_kernel("vertical_edge")[:2, ::2]))
+
+
+def test_one_level_of_the_haar_transform_by_hand_and_against_average_pooling():
+    a, b, c, d = 4.0, 2.0, 1.0, 5.0
+    coeffs = F.conv2d(torch.tensor([[[[a, b], [c, d]]]], dtype=torch.float64), haar_weight(), stride=2).flatten().tolist()
+    np.testing.assert_allclose(coeffs, [(a + b + c + d) / 2, (a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2])
+    x = torch.from_numpy(RNG.standard_normal((2, 1, 8, 10)))
+    approx = F.conv2d(x, haar_weight(), stride=2)[:, :1]
+    torch.testing.assert_close(approx, 2 * F.avg_pool2d(x, 2))
+
+
+def test_one_level_reconstructs_the_image_and_keeps_its_energy():
+    x = torch.from_numpy(RNG.standard_normal((3, 1, 12, 16)))
+    w = haar_weight()
+    coeffs = F.conv2d(x, w, stride=2)
+    assert coeffs.shape == (3, 4, 6, 8)  # four half-size maps: as many numbers as the image
+    torch.testing.assert_close(F.conv_transpose2d(coeffs, w, stride=2), x, atol=1e-12, rtol=0)
+    torch.testing.assert_close(coeffs.pow(2).sum(), x.pow(2).sum())  # orthonormal: Parseval
+
+
+def test_haar_details_vanish_on_flat_blocks_and_see_their_own_direction():
+    w = haar_weight()
+    flat = torch.full((1, 1, 4, 4), 3.0, dtype=torch.float64)
+    assert torch.count_nonzero(F.conv2d(flat, w, stride=2)[:, 1:]) == 0
+    rows = torch.tensor([1.0, 0.0] * 2, dtype=torch.float64)
+    horizontal_stripes = rows[:, None].expand(4, 4)[None, None]  # brightness changes from row to row
+    out = F.conv2d(horizontal_stripes, w, stride=2)[0]
+    assert out[1].abs().min() > 0 and torch.count_nonzero(out[2:]) == 0
+    out = F.conv2d(horizontal_stripes.transpose(-1, -2), w, stride=2)[0]
+    assert out[2].abs().min() > 0 and torch.count_nonzero(out[1]) == 0 and torch.count_nonzero(out[3]) == 0
