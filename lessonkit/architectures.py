@@ -24,6 +24,8 @@ __all__ = [
     "AlexNetSmall",
     "vgg_block",
     "InceptionModule",
+    "InceptionReduction",
+    "InceptionResNetBlock",
     "BasicBlock",
     "Bottleneck",
     "depthwise_separable_conv",
@@ -207,6 +209,154 @@ class InceptionModule(nn.Module):
         return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)], dim=1)
 
 
+def _conv_bn_relu(cin: int, cout: int, kernel_size: int | tuple[int, int], stride: int = 1, padding: int | tuple[int, int] = 0) -> nn.Sequential:
+    """Conv (no bias) → BN → ReLU with any kernel shape and padding.
+
+    :func:`lessonkit.conv_block` pads every square kernel to keep the side
+    ("same"); Inception v3's grid reductions need unpadded stride-2
+    convolutions (so that they land on the same grid as an unpadded 3×3
+    max-pooling) and 1×n / n×1 kernels, which it does not build.
+    """
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class InceptionReduction(nn.Module):
+    """Inception v3's grid-size reduction: parallel stride-2 branches, concatenated.
+
+    Halving the grid while growing the channels can be done two naive ways,
+    both bad (Szegedy et al. 2016, section 5): pool first, then convolve
+    (cheap, but the pooled map is a *representational bottleneck*: fewer
+    numbers than the block's output, from which the output must be
+    computed), or convolve at full resolution, then pool (no bottleneck, but
+    four times the multiply-adds of the same convolution on the halved grid).
+    This block does both in parallel instead, each at stride 2, and
+    concatenates them:
+
+    - ``branch3``: an optional 1×1 reduction to ``c3_reduce`` channels, then
+      a 3×3 convolution with stride 2 to ``c3`` channels;
+    - ``deep`` (optional, ``cd > 0``): a 1×1 reduction to ``cd_reduce``
+      channels, a 3×3 convolution to ``cd`` channels (for ``n = 3``) or a
+      factorised n×n (1×n to ``cd``, then n×1), then a 3×3 convolution with
+      stride 2;
+    - ``branch_pool``: 3×3 max-pooling with stride 2, which keeps the
+      ``in_channels`` channels.
+
+    The stride-2 layers are unpadded, so an ``s × s`` input becomes
+    ``⌊(s - 3) / 2⌋ + 1`` (35 → 17, 17 → 8) with
+    ``c3 + cd + in_channels`` channels. torchvision's ``InceptionB`` is
+    ``InceptionReduction(288, 384, 64, 96)`` and its ``InceptionD`` is
+    ``InceptionReduction(768, 320, 192, 192, c3_reduce=192, n=7)``, with the
+    same layers and parameter counts.
+
+    Parameters
+    ----------
+    in_channels, c3 : int
+    cd_reduce, cd : int
+        Widths of the deep branch; both 0 (the default) leave it out.
+    c3_reduce : int
+        Width of the 1×1 before ``branch3``'s stride-2 convolution (0: none).
+    n : int
+        Odd kernel side of the deep branch's middle convolution; above 3 it is
+        factorised into 1×n and n×1.
+
+    Examples
+    --------
+    >>> block = InceptionReduction(288, 384, 64, 96)           # torchvision's InceptionB
+    >>> block(torch.zeros(1, 288, 35, 35)).shape
+    torch.Size([1, 768, 17, 17])
+    >>> InceptionReduction(64, 64)(torch.zeros(1, 64, 28, 28)).shape  # one conv, one pool
+    torch.Size([1, 128, 13, 13])
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, in_channels: int, c3: int, cd_reduce: int = 0, cd: int = 0, *, c3_reduce: int = 0, n: int = 3) -> None:
+        super().__init__()
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("c3", c3, minimum=1)
+        for name, v in dict(cd_reduce=cd_reduce, cd=cd, c3_reduce=c3_reduce).items():
+            check_int(name, v, minimum=0)
+        if (cd_reduce == 0) != (cd == 0):
+            raise ValueError(f"cd_reduce and cd must both be 0 (no deep branch) or both positive, got {cd_reduce} and {cd}")
+        check_odd("n", n)
+        if n < 3:
+            raise ValueError(f"n must be an odd int >= 3, got {n}")
+        self.in_channels = in_channels
+        self.out_channels = c3 + cd + in_channels
+        reduce3 = [_conv_bn_relu(in_channels, c3_reduce, 1)] if c3_reduce else []
+        self.branch3 = nn.Sequential(*reduce3, _conv_bn_relu(c3_reduce or in_channels, c3, 3, stride=2))
+        if cd:
+            middle = [_conv_bn_relu(cd_reduce, cd, 3, padding=1)] if n == 3 else [
+                _conv_bn_relu(cd_reduce, cd, (1, n), padding=(0, n // 2)), _conv_bn_relu(cd, cd, (n, 1), padding=(n // 2, 0))]
+            self.deep: nn.Module | None = nn.Sequential(_conv_bn_relu(in_channels, cd_reduce, 1), *middle, _conv_bn_relu(cd, cd, 3, stride=2))
+        else:
+            self.deep = None
+        self.branch_pool = nn.MaxPool2d(3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch("x", x, channels=self.in_channels)
+        if min(x.shape[-2:]) < 3:
+            raise ValueError(f"InceptionReduction needs inputs of at least 3x3, got {tuple(x.shape[-2:])}")
+        branches = [self.branch3(x)] + ([self.deep(x)] if self.deep is not None else []) + [self.branch_pool(x)]
+        return torch.cat(branches, dim=1)
+
+
+class InceptionResNetBlock(nn.Module):
+    """An Inception-ResNet block (Szegedy et al. 2017): Inception branches as the residual of a shortcut.
+
+    ``relu(x + scale · P(concat(branches(x))))``. The branches are those of
+    an Inception module without the pooling branch: 1×1 (``c1``); 1×1
+    reduction then 3×3 (``c3``); 1×1 reduction then two 3×3 (the factorised
+    5×5, ``c5``). ``P`` is a 1×1 convolution with a bias and no batch norm or
+    activation (a *linear* projection), which brings the concatenation back
+    to ``channels`` so that it can be added to the input. ``scale`` is the
+    paper's residual scaling: with more than about 1,000 filters the
+    residual networks "died" early in training unless the residual was
+    scaled down, by a factor between 0.1 and 0.3, before the addition.
+
+    Parameters
+    ----------
+    channels : int
+        Input and output channels.
+    c1, c3_reduce, c3, c5_reduce, c5 : int
+        Branch widths, named as in :class:`InceptionModule`.
+    scale : float
+        Residual scaling, in [0, 1] (0: the block is ``relu(x)``).
+
+    Examples
+    --------
+    >>> block = InceptionResNetBlock(256, 32, 32, 32, 32, 32, scale=0.2)
+    >>> block(torch.zeros(1, 256, 35, 35)).shape
+    torch.Size([1, 256, 35, 35])
+    >>> x = torch.rand(2, 256, 8, 8)                   # non-negative: relu(x) == x
+    >>> torch.equal(InceptionResNetBlock(256, 32, 32, 32, 32, 32, scale=0.0).eval()(x), x)
+    True
+
+    Introduced in lesson 08.
+    """
+
+    def __init__(self, channels: int, c1: int, c3_reduce: int, c3: int, c5_reduce: int, c5: int, scale: float = 0.2) -> None:
+        super().__init__()
+        for name, v in dict(channels=channels, c1=c1, c3_reduce=c3_reduce, c3=c3, c5_reduce=c5_reduce, c5=c5).items():
+            check_int(name, v, minimum=1)
+        self.scale = check_number("scale", scale, minimum=0.0, maximum=1.0)
+        self.channels = channels
+        self.branch1 = conv_block(channels, c1, kernel_size=1, pool=False)
+        self.branch3 = nn.Sequential(conv_block(channels, c3_reduce, kernel_size=1, pool=False), conv_block(c3_reduce, c3, kernel_size=3, pool=False))
+        self.branch5 = nn.Sequential(conv_block(channels, c5_reduce, kernel_size=1, pool=False), conv_block(c5_reduce, c5_reduce, kernel_size=3, pool=False),
+                                     conv_block(c5_reduce, c5, kernel_size=3, pool=False))
+        self.project = nn.Conv2d(c1 + c3 + c5, channels, 1)  # linear: no batch norm, no activation
+        self.relu = nn.ReLU(inplace=True)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """The unscaled residual ``P(concat(branches(x)))``, shape of ``x``."""
+        check_batch("x", x, channels=self.channels)
+        return self.project(torch.cat([self.branch1(x), self.branch3(x), self.branch5(x)], dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(x + self.scale * self.residual(x))
+
+
 def _shortcut(cin: int, cout: int, stride: int, avg_down: bool = False) -> nn.Module:
     """Identity when shapes match, else a (strided) 1×1 convolution + BN; ResNet-D pools first."""
     if stride == 1 and cin == cout:
@@ -340,24 +490,30 @@ def xresnet_stem(in_channels: int = 3, widths: Sequence[int] = (32, 32, 64)) -> 
 
 
 class XResBlock(nn.Module):
-    """A residual block with xResNet's tweaks.
+    """A residual block with xResNet's tweaks (He et al. 2019, as in fastai's xResNet).
 
+    - Two full 3×3 convolutions with batch norm, as in ResNet's basic block.
     - ResNet-D shortcut: when downsampling, average-pool *then* apply the 1×1
       convolution, so no activations are skipped by a strided 1×1.
     - The last batch norm of the residual branch starts at zero (``γ = 0``),
       so the block starts as the identity.
-    - With ``separable=True`` each 3×3 convolution is depthwise-separable
-      (MobileNet/Xception style), cutting weights and mult-adds.
+
+    ``separable=True`` is not part of xResNet: it replaces each 3×3
+    convolution by a depthwise-separable one (MobileNet/Xception style),
+    an xResNet-*style* block that trades some capacity for far fewer
+    weights and mult-adds.
 
     Examples
     --------
     >>> XResBlock(32, 64, stride=2)(torch.zeros(1, 32, 16, 16)).shape
     torch.Size([1, 64, 8, 8])
+    >>> [m.groups for m in XResBlock(32, 32, separable=True).modules() if isinstance(m, nn.Conv2d)]
+    [32, 1, 32, 1]
 
     Introduced in lesson 08.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, separable: bool = True) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, separable: bool = False) -> None:
         super().__init__()
         check_int("in_channels", in_channels, minimum=1)
         check_int("out_channels", out_channels, minimum=1)

@@ -21,6 +21,8 @@ from lessonkit.architectures import (
     DeepNet,
     DenseBlock,
     InceptionModule,
+    InceptionReduction,
+    InceptionResNetBlock,
     LeNet5,
     ResNeXtBlock,
     SqueezeExcitation,
@@ -220,6 +222,86 @@ def test_xresnet_block_starts_as_identity_and_stem_shape():
     sep, full = XResBlock(64, 64, separable=True), XResBlock(64, 64, separable=False)
     assert n_params(sep) < n_params(full) / 4
     assert xresnet_stem()(torch.zeros(1, 3, 64, 64)).shape == (1, 64, 16, 16)
+
+
+@pytest.mark.parametrize(
+    "tv_block, ours, side",
+    [
+        # Inception v3's two grid reductions (Mixed_6a: 35 -> 17, Mixed_7a: 17 -> 8)
+        (lambda: torchvision.models.inception.InceptionB(288), lambda: InceptionReduction(288, 384, 64, 96), 35),
+        (lambda: torchvision.models.inception.InceptionD(768), lambda: InceptionReduction(768, 320, 192, 192, c3_reduce=192, n=7), 17),
+    ],
+)
+def test_inception_reduction_is_torchvisions_inception_b_and_d(tv_block, ours, side):
+    # counted on the meta device: shapes and parameter counts without allocating anything
+    with torch.device("meta"):
+        ref, mine = tv_block(), ours()
+        x = torch.empty(1, mine.in_channels, side, side)
+        assert mine(x).shape == ref(x).shape == (1, mine.out_channels, (side - 3) // 2 + 1, (side - 3) // 2 + 1)
+    assert n_params(mine) == n_params(ref)
+    kernels = lambda m: [(c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding) for c in m.modules() if isinstance(c, nn.Conv2d)]
+    assert kernels(mine) == kernels(ref)
+    # the same numbers: our weights in torchvision's block (whose batch norm uses eps=1e-3, ours 1e-5)
+    torch.manual_seed(0)
+    ref, mine = tv_block().eval(), ours().eval()
+    for m in mine.modules():
+        if isinstance(m, nn.BatchNorm2d):  # non-trivial running statistics and affine parameters
+            m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0), m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.5, 0.5)
+    ref.load_state_dict(dict(zip(ref.state_dict(), mine.state_dict().values())))
+    for m in ref.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eps = 1e-5
+    x = torch.randn(2, mine.in_channels, side, side)
+    with torch.no_grad():
+        torch.testing.assert_close(mine(x), ref(x), rtol=1e-4, atol=1e-5)
+
+
+def test_inception_reduction_without_deep_branch_is_a_strided_conv_beside_a_pool():
+    block = InceptionReduction(8, 16).eval()
+    assert block.deep is None and block.out_channels == 24
+    x = torch.randn(2, 8, 9, 9)
+    with torch.no_grad():
+        out = block(x)
+    assert out.shape == (2, 24, 4, 4)
+    torch.testing.assert_close(out[:, 16:], torch.nn.functional.max_pool2d(x, 3, 2), rtol=0, atol=0)  # the pool keeps the input's channels
+    torch.testing.assert_close(out[:, :16], block.branch3(x), rtol=0, atol=0)
+
+
+def test_inception_reduction_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="cd_reduce and cd must both be 0"):
+        InceptionReduction(8, 8, cd_reduce=4)
+    with pytest.raises(ValueError, match="n must be a positive odd int"):
+        InceptionReduction(8, 8, 4, 4, n=4)
+    with pytest.raises(ValueError, match="n must be an odd int >= 3, got 1"):
+        InceptionReduction(8, 8, 4, 4, n=1)
+    with pytest.raises(TypeError, match="c3_reduce"):
+        InceptionReduction(8, 8, c3_reduce=2.0)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 8, H, W\)"):
+        InceptionReduction(8, 8)(torch.zeros(1, 4, 9, 9))
+    with pytest.raises(ValueError, match="at least 3x3"):
+        InceptionReduction(8, 8)(torch.zeros(1, 8, 2, 9))
+
+
+def test_inception_resnet_block_counts_and_scaled_residual():
+    c, c1, c3r, c3, c5r, c5 = 64, 8, 8, 12, 8, 16
+    with torch.device("meta"):
+        meta_block = InceptionResNetBlock(c, c1, c3r, c3, c5r, c5, scale=0.1)
+        assert meta_block(torch.empty(1, c, 35, 35)).shape == (1, c, 35, 35)
+    conv_bn = lambda cin, cout, k: k * k * cin * cout + 2 * cout   # no conv bias; BN's weight and bias
+    by_hand = (conv_bn(c, c1, 1) + conv_bn(c, c3r, 1) + conv_bn(c3r, c3, 3) + conv_bn(c, c5r, 1) + conv_bn(c5r, c5r, 3) + conv_bn(c5r, c5, 3)
+               + (c1 + c3 + c5) * c + c)                                 # the linear 1x1 projection, with a bias
+    assert n_params(meta_block) == by_hand
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in meta_block.project.modules()) and meta_block.project.bias is not None
+    torch.manual_seed(0)
+    block = InceptionResNetBlock(c, c1, c3r, c3, c5r, c5, scale=0.2).eval()
+    x = torch.randn(2, c, 9, 9)
+    with torch.no_grad():
+        r = block.residual(x)
+        torch.testing.assert_close(block(x), torch.relu(x + 0.2 * r))
+        block.scale = 0.0
+        torch.testing.assert_close(block(x), torch.relu(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="scale must be <= 1"):
+        InceptionResNetBlock(c, c1, c3r, c3, c5r, c5, scale=1.5)
 
 
 def test_deepnet_depth_and_twins():
