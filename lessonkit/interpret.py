@@ -163,7 +163,7 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 def maximize_activation(
     model: nn.Module,
     layer: str,
-    channel: int,
+    channel: int | Sequence[int],
     *,
     in_channels: int = 3,
     size: int = 56,
@@ -172,18 +172,34 @@ def maximize_activation(
     steps: int = 20,
     lr: float = 0.05,
     blur_sigma: float = 0.5,
+    jitter: int = 0,
+    l2: float = 0.0,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     seed: int = 0,
 ) -> torch.Tensor:
     """An image that strongly excites one channel of a layer (activation maximisation).
 
-    Starts from faint noise of side ``size`` and runs ``steps`` of gradient
-    ascent (Adam) on the mean activation of ``channel`` in ``layer``; then,
-    ``upscaling_steps`` times, enlarges the image by ``upscaling_factor``,
-    blurs it slightly and continues. Growing the image coarse-to-fine and
-    blurring suppress the high-frequency noise that plain gradient ascent
-    produces.
+    Starts from faint noise of side ``size`` (``0.5 + 0.05·N(0, 1)`` per
+    pixel) and runs ``steps`` of gradient ascent (Adam) on the mean
+    activation of ``channel`` in ``layer``; then, ``upscaling_steps`` times,
+    enlarges the image by ``upscaling_factor``, blurs it slightly and
+    continues. Plain gradient ascent finds high-frequency patterns that no
+    photograph contains; three regularisers make the result readable:
+
+    - growing the image coarse-to-fine and blurring it between stages
+      (``blur_sigma``) suppress the high frequencies;
+    - ``jitter``: before each step the image is rolled by a random shift of
+      up to ``jitter`` pixels in each direction, so a pattern that only works
+      at one exact pixel offset gains nothing;
+    - ``l2``: the objective becomes ``activation - l2/2 · ‖z‖²``, where
+      ``z = (image - mean) / std`` is what the network sees, which keeps the
+      colours near the dataset's mean instead of saturating. For a single
+      linear filter ``w`` (activation ``w·z``) the optimum is ``z = w / l2``:
+      the image that excites a filter most, at a given norm, is the filter.
+
+    Several channels are optimised at once, each in its own image of one
+    batch (the images do not interact: the model runs in eval mode).
 
     Parameters
     ----------
@@ -191,34 +207,50 @@ def maximize_activation(
         Used in eval mode; its parameters are not changed.
     layer : str
         A ``named_modules()`` path whose output is ``(N, C, H, W)``.
-    channel : int
-        ``0 <= channel < C``.
+    channel : int or sequence of int
+        ``0 <= channel < C``; a sequence gives one image per channel.
     in_channels : int
         Channels of the image to optimise (3 for RGB networks).
+    jitter : int
+        Largest random shift in pixels before each step (0: none).
+    l2 : float
+        Weight of the L2 penalty on the normalised image (0: none).
     mean, std : sequence of float, optional
         The normalisation the network expects; the image is optimised in
         [0, 1] pixel space and normalised before each forward pass.
     seed : int
+        Seeds the starting noise and the jitter.
 
     Returns
     -------
     torch.Tensor
-        ``(in_channels, H, W)`` in [0, 1] on the CPU, ready for :func:`lessonkit.to_display`.
+        ``(in_channels, H, W)`` for one channel, ``(len(channel), in_channels,
+        H, W)`` for a sequence; in [0, 1] on the CPU, ready for
+        :func:`lessonkit.to_display`.
 
     Examples
     --------
     >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
     >>> maximize_activation(net, "1", 2, size=16, upscaling_steps=1, steps=2).shape
     torch.Size([3, 19, 19])
+    >>> maximize_activation(net, "1", [0, 3], size=16, upscaling_steps=0, steps=2, jitter=2, l2=0.01).shape
+    torch.Size([2, 3, 16, 16])
 
     Introduced in lesson 09.
     """
     get_layer(model, layer)  # a missing name fails here, before any work
-    check_int("channel", channel)
+    if isinstance(channel, Sequence) and not isinstance(channel, str):
+        channels = [check_int(f"channel[{i}]", c) for i, c in enumerate(channel)]
+        if not channels:
+            raise ValueError("channel must name at least one channel")
+    else:
+        channels = [check_int("channel", channel)]
     for name, v in dict(in_channels=in_channels, size=size, steps=steps).items():
         check_int(name, v, minimum=1)
     check_int("upscaling_steps", upscaling_steps, minimum=0)
     check_number("upscaling_factor", upscaling_factor, minimum=1.0)
+    check_int("jitter", jitter, minimum=0)
+    check_number("l2", l2, minimum=0.0)
     check_int("seed", seed)
     dev = _device_of(model)
     m = torch.tensor(mean if mean is not None else [0.0] * in_channels).view(1, -1, 1, 1)
@@ -228,7 +260,9 @@ def maximize_activation(
     m, s = m.to(dev), s.to(dev)
 
     g = torch.Generator().manual_seed(seed)
-    img = (0.5 + 0.05 * torch.randn(1, in_channels, size, size, generator=g)).to(dev)
+    k = len(channels)
+    img = (0.5 + 0.05 * torch.randn(k, in_channels, size, size, generator=g)).to(dev)
+    rows, wanted = torch.arange(k, device=dev), torch.tensor(channels, device=dev)
     grads_before = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
@@ -239,13 +273,22 @@ def maximize_activation(
                 opt = torch.optim.Adam([img], lr=lr)
                 for _ in range(steps):
                     opt.zero_grad()
-                    model((img - m) / s)
+                    x = img
+                    if jitter:
+                        dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=g).tolist()
+                        x = torch.roll(img, shifts=(dy, dx), dims=(2, 3))
+                    z = (x - m) / s
+                    model(z)
                     a = acts[layer]
                     if a.ndim != 4:
                         raise ValueError(f"layer {layer!r} outputs shape {tuple(a.shape)}; expected (N, C, H, W)")
-                    if not 0 <= channel < a.shape[1]:
-                        raise ValueError(f"channel must be in [0, {a.shape[1]}) for layer {layer!r}, got {channel}")
-                    (-a[0, channel].mean()).backward()
+                    bad = [c for c in channels if not 0 <= c < a.shape[1]]
+                    if bad:
+                        raise ValueError(f"channel must be in [0, {a.shape[1]}) for layer {layer!r}, got {bad[0] if k == 1 else channels}")
+                    loss = -a[rows, wanted].mean(dim=(1, 2)).sum()     # each image its own channel
+                    if l2:
+                        loss = loss + 0.5 * l2 * (z * z).sum()
+                    loss.backward()
                     opt.step()
                     with torch.no_grad():
                         img.clamp_(0.0, 1.0)
@@ -259,7 +302,8 @@ def maximize_activation(
     finally:
         for p, r in zip(model.parameters(), grads_before):
             p.requires_grad_(r)
-    return _to_host(img.detach()[0])
+    out = _to_host(img.detach())
+    return out if isinstance(channel, Sequence) and not isinstance(channel, str) else out[0]
 
 
 def _targets(target: int | Sequence[int] | torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:

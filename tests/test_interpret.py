@@ -205,6 +205,47 @@ def test_maximize_activation_increases_the_target_activation():
         maximize_activation(net, layer, 99, size=8, upscaling_steps=0, steps=1)
 
 
+def test_maximize_activation_of_a_linear_filter_under_an_l2_penalty_is_the_filter():
+    # Analytic optimum: for the activation w.z of one linear filter, maximising w.z - l2/2 |z|^2 gives z = w / l2
+    # (the filter itself, at the norm the penalty allows); z = image - 0.5 with mean 0.5 and std 1.
+    torch.manual_seed(0)
+    w = 0.05 * torch.randn(1, 3, 8, 8)
+    net = nn.Sequential(nn.Conv2d(3, 1, 8, bias=False))   # one output position: the mean activation is w.z
+    net[0].weight.data.copy_(w)
+    img = maximize_activation(net, "0", 0, size=8, upscaling_steps=0, steps=600, lr=0.01, l2=0.5, mean=[0.5] * 3, std=[1.0] * 3)
+    z, expected = img - 0.5, w[0] / 0.5
+    assert float(expected.abs().max()) < 0.5                # the optimum lies inside the [0, 1] box
+    assert torch.nn.functional.cosine_similarity(z.flatten(), expected.flatten(), dim=0) > 0.999
+    torch.testing.assert_close(z, expected, rtol=0, atol=0.01)
+    # without the penalty only the [0, 1] box bounds the image: the optimum is its corner on the filter's side
+    corner = maximize_activation(net, "0", 0, size=8, upscaling_steps=0, steps=100, lr=0.05, mean=[0.5] * 3, std=[1.0] * 3)
+    assert torch.equal(corner, (w[0] > 0).float())
+
+
+def test_maximize_activation_of_several_channels_optimises_independent_images():
+    net = small_cnn(5)
+    layer = "features.1.2"
+    kwargs = dict(size=12, upscaling_steps=1, steps=6, lr=0.1, seed=3)
+    a, b = maximize_activation(net, layer, [3, 7], **kwargs), maximize_activation(net, layer, [3, 9], **kwargs)
+    assert a.shape == (2, 3, 14, 14)
+    torch.testing.assert_close(a[0], b[0], rtol=0, atol=0)   # image 0 never sees what image 1 optimises
+    acts = feature_maps(net, a, layer)[layer].mean(dim=(2, 3))
+    assert acts[0, 3] > acts[1, 3] and acts[1, 7] > acts[0, 7]  # each image excites its own channel more
+    # jitter and the L2 penalty each change the result, reproducibly for a given seed
+    assert not torch.equal(maximize_activation(net, layer, [3, 7], jitter=2, **kwargs), a)
+    assert not torch.equal(maximize_activation(net, layer, [3, 7], l2=0.01, **kwargs), a)
+    jittered = maximize_activation(net, layer, [3, 7], jitter=2, l2=0.01, **kwargs)
+    torch.testing.assert_close(jittered, maximize_activation(net, layer, [3, 7], jitter=2, l2=0.01, **kwargs), rtol=0, atol=0)
+    assert float(jittered.min()) >= 0.0 and float(jittered.max()) <= 1.0
+    for bad, message in (({"jitter": -1}, "jitter must be an int >= 0"), ({"l2": -0.1}, "l2 must be >= 0")):
+        with pytest.raises(ValueError, match=message):
+            maximize_activation(net, layer, 3, size=8, upscaling_steps=0, steps=1, **bad)
+    with pytest.raises(ValueError, match=r"channel must be in \[0, 16\) for layer 'features.1.2', got \[3, 99\]"):
+        maximize_activation(net, layer, [3, 99], size=8, upscaling_steps=0, steps=1)
+    with pytest.raises(ValueError, match="at least one channel"):
+        maximize_activation(net, layer, [], size=8, upscaling_steps=0, steps=1)
+
+
 def test_overlay_heatmap_blends_with_colormap():
     rng = np.random.default_rng(0)
     img = rng.random((6, 7, 3))
@@ -267,6 +308,7 @@ def test_feature_maps_cam_and_grad_cam_move_the_input_to_the_models_device():
     assert grad_cam(net, x, "features").shape == (2, 16, 16)
     assert grad_cam(net, x, "features", target=torch.tensor([0, 4]), upsample=False).shape == (2, 4, 4)
     assert maximize_activation(net, "features.1", 3, size=8, upscaling_steps=1, steps=2).shape == (3, 10, 10)
+    assert maximize_activation(net, "features.1", [3, 4], size=8, upscaling_steps=1, steps=2, jitter=1, l2=0.1).shape == (2, 3, 10, 10)
     assert n_hooks(net) == 0 and not net.training
 
 
