@@ -47,6 +47,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 import lessonkit as lk
+from stand_ins import colour_task
 
 META = torch.device("meta")
 aten = torch.ops.aten
@@ -606,6 +607,10 @@ COVERED = {
     "SimilarityFinder": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device",
     "reference_features": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device (the finder's features)",
     "reference_metrics": "tests/test_app.py::test_finder_runs_the_backbone_on_its_device (the finder's metrics)",
+    "train_fast": "test_train_fast_on_the_device_gives_the_cpu_run",
+    "tta_logits": "test_tta_and_lookahead_with_the_model_on_the_device",
+    "Lookahead": "test_tta_and_lookahead_with_the_model_on_the_device",
+    "FastRun": "no data: the record train_fast returns (train_fast is covered)",
     "lit_classifier": "tests/test_lightning.py::test_lit_classifier_runs_on_the_device (the Trainer moves module and batches)",
     # No data: they only read or flag parameters, or the model's structure.
     "receptive_field": "no data: layer geometry only",
@@ -634,3 +639,45 @@ def test_every_entry_point_that_takes_a_model_is_covered():
             takes_a_model.add(name)
     assert takes_a_model - set(COVERED) == set(), "a new entry point takes a model: add a device test for it here"
     assert set(COVERED) - set(lk.__all__) == set()
+
+
+# --------------------------------------------------------------------------
+# Lesson 10's fast-training recipe
+# --------------------------------------------------------------------------
+
+
+def test_train_fast_on_the_device_gives_the_cpu_run():
+    x, y = colour_task(64, 0)
+    recipe = lk.Recipe(widths=(4, 8, 8), epochs=2, batch_size=16)
+    expected = lk.train_fast(x, y, x[:16], y[:16], recipe, device="cpu", amp=False)
+    with StandIn():
+        got = lk.train_fast(x, y, x[:16], y[:16], recipe, device=META, amp=False)
+        assert all(p.device == META for p in got.model.parameters())
+        state = to_cpu(got.model.state_dict())
+    assert torch.equal(got.correct, expected.correct)
+    assert got.epoch_acc == expected.epoch_acc and got.train_flops == expected.train_flops
+    assert_same(state, expected.model.state_dict())
+
+
+def test_tta_and_lookahead_with_the_model_on_the_device():
+    torch.manual_seed(0)
+    net = lk.FastCifarNet((4, 8, 8)).eval()
+    x = torch.randn(5, 3, 32, 32)
+    expected = lk.tta_logits(net, x, level=2)
+    cpu = copy.deepcopy(net)
+    la_cpu = lk.Lookahead(cpu)
+    with torch.no_grad():
+        for p in cpu.parameters():
+            p.add_(1.0)
+    la_cpu.update(cpu, decay=0.5)
+    with StandIn():
+        m = on_the_device(net)
+        got = to_cpu(lk.tta_logits(m, x, level=2))           # images on the CPU, model on the device
+        la = lk.Lookahead(m)
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(1.0)
+        la.update(m, decay=0.5)
+        state = to_cpu(m.state_dict())
+    torch.testing.assert_close(got, expected)
+    assert_same(state, cpu.state_dict())

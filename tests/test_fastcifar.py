@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import lessonkit as lk
+from stand_ins import colour_task
 
 
 def _images(n=32, side=8, seed=0):
@@ -205,18 +206,9 @@ def test_tta_restores_training_mode():
 
 # --- the whole recipe ---------------------------------------------------------------
 
-def _colour_task(n, seed):
-    """Images whose class is the colour channel that is brightest: learnable in a few steps."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 3, (n,), generator=g)
-    x = 0.3 * torch.randn(n, 3, 32, 32, generator=g)
-    x[torch.arange(n), y] += 1.0
-    return x, y
-
-
 def test_train_fast_learns_a_simple_task_and_reports_consistent_numbers():
-    x, y = _colour_task(512, 0)
-    xt, yt = _colour_task(128, 1)
+    x, y = colour_task(512, 0)
+    xt, yt = colour_task(128, 1)
     recipe = lk.Recipe(widths=(8, 16, 16), epochs=3, batch_size=64)
     run = lk.train_fast(x, y, xt, yt, recipe, device="cpu", amp=False)
     assert run.test_acc > 0.9
@@ -227,7 +219,7 @@ def test_train_fast_learns_a_simple_task_and_reports_consistent_numbers():
 
 
 def test_train_fast_is_reproducible_and_every_trick_can_be_switched_off():
-    x, y = _colour_task(128, 0)
+    x, y = colour_task(128, 0)
     recipe = lk.Recipe(widths=(4, 8, 8), epochs=1, batch_size=32)
     a = lk.train_fast(x, y, x[:32], y[:32], recipe, device="cpu", amp=False)
     b = lk.train_fast(x, y, x[:32], y[:32], recipe, device="cpu", amp=False)
@@ -239,7 +231,7 @@ def test_train_fast_is_reproducible_and_every_trick_can_be_switched_off():
 
 
 def test_train_fast_rejects_mismatched_data():
-    x, y = _colour_task(16, 0)
+    x, y = colour_task(16, 0)
     with pytest.raises(ValueError, match="pair up"):
         lk.train_fast(x, y[:8], x, y, lk.Recipe(widths=(4, 4, 4), epochs=1))
     with pytest.raises(TypeError):
