@@ -143,9 +143,16 @@ ROWS = [
     Row("05_shift_robustness", "the same CNN without augmentation: clean / shifted 4 px", "clearly below at 4 px",
         lambda g: f"{g['cnn_clean']} / {g['cnn_shift4']}",
         lambda g: below(pct(g, "cnn_shift4"), pct(g, "aug_shift4"), 0.05)),
-    Row("10_cifar10_from_scratch", "CifarNet (VGG-style, widths 128-256-512) from scratch on CIFAR-10, 40 epochs, "
-        "test accuracy", "≥ 90 %", lambda g: g["test_acc"], lambda g: at_least(pct(g, "test_acc"), 0.90)),
-    Row("10_cifar10_from_scratch", "exercise 2 (widths 64-128-256, 15 epochs), CIFAR-10 test accuracy: max-pooling / "
+    Row("10_cifar10_from_scratch", "FastCifarNet (airbench94's network, widths 64-256-256), 9.9 epochs of the "
+        "fast-training recipe, CIFAR-10 test accuracy with test-time augmentation, on the mirror's JPEG copy",
+        "≥ 93 % (94 % on the original arrays)", lambda g: g["test_acc"], lambda g: at_least(pct(g, "test_acc"), 0.93)),
+    Row("10_cifar10_from_scratch", "the same run: training time to 90 % / 92 % / 94 % test accuracy (one view, "
+        "measured after each epoch); whole training time and operations", "≤ 30 min on a CPU with AVX-512",
+        lambda g: f"{g['time_to_90']} / {g['time_to_92']} / {g['time_to_94']}; {g['train_minutes']} min, "
+                  f"{g['train_pflop']} PFLOP", lambda g: float(g["train_minutes"]) <= 30),
+    Row("10_cifar10_from_scratch", "ablation (widths 64-128-128, 2 epochs, one view): the tricks whose removal "
+        "cost accuracy detectably (paired test)", "—", lambda g: g["abl_lost"]),
+    Row("10_cifar10_from_scratch", "exercise 2 at the ablation's size, CIFAR-10 test accuracy: max-pooling / "
         "strided convolutions / 1×1 kernels / 5×5 kernels / squeeze-and-excitation", "—",
         lambda g: " / ".join(g[f"ex2_{k}"] for k in ("pool", "stride", "k1", "k5", "se"))),
     Row("11_cats_vs_dogs_from_scratch", "the seed's CNN from scratch on Cats vs Dogs (2,000 photographs, 150 px, "
@@ -189,7 +196,7 @@ class CostPoint:
 
     lesson: str
     label: str
-    accuracy: str = "full_test_acc"  # a percentage, e.g. "93.2%"
+    accuracy: str = "test_acc"  # a percentage, e.g. "93.2%"
     minutes: str = "train_minutes"  # the training's wall-clock minutes, e.g. "42.5"
     flops: str = "train_flops"  # the training's floating-point operations, e.g. "3.6e14"
 
