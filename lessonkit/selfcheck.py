@@ -3,8 +3,9 @@
 Introduced in lesson 00. Every exercise of the lessons whose answer is
 computable (not a training result, a timing or a figure to look at) has an
 entry in a registry, in lesson order, and so has each milestone of the
-homework (``hw-13-...``). One call tells the student at once
-whether an answer is right:
+homework (``hw-13-...``: its judges are in ``lessonkit/_homework_checks.py``,
+and :func:`start_writeup` creates its write-up from the template). One call
+tells the student at once whether an answer is right:
 
 * it prints a one-line verdict, ``✓ ex-03-rf: correct`` or
   ``✗ ex-03-rf: not yet: <hint>``, and returns ``True`` or ``False``;
@@ -24,17 +25,22 @@ that lesson).
 Expected answers are computed, when first needed, by lessonkit, torch and
 torchvision (``lk.receptive_field``, ``lk.count_parameters``, ``lk.grad_cam``
 ...), never typed in. Answers that are functions are called on test inputs
-of several sizes and compared with the library's result.
+of several sizes and compared with the library's result; the homework's
+write-up (a Markdown file or its text) is checked for each section of its
+template, written in the student's own words.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,7 +49,7 @@ from torch import nn
 
 from ._utils import check_type
 
-__all__ = ["check"]
+__all__ = ["check", "start_writeup"]
 
 
 class _Malformed(Exception):
@@ -479,163 +485,7 @@ def _judge_12_unfreeze(answer: Any) -> bool:
     return _same_int(_as_int(answer), _resnet18_from_stage4())
 
 
-# The homework of lesson 13 (book/homework.md): one check per milestone.
-def _hw_backbone() -> nn.Module:
-    """A small backbone in training mode with batch norm and dropout: eval mode matters."""
-    torch.manual_seed(13)
-    backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5),
-                             nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    with torch.no_grad():
-        for _ in range(3):  # running statistics that differ from a batch's own
-            backbone(torch.rand(4, 3, 12, 12) * 2 + 1)
-    return backbone.train()
-
-
-def _as_matrix(given: Any, shape: tuple[int, int], what: str) -> torch.Tensor:
-    try:
-        matrix = torch.as_tensor(given.detach().cpu() if isinstance(given, torch.Tensor) else np.asarray(given)).double()
-    except (TypeError, ValueError, RuntimeError):
-        raise _Malformed(f"expected {what} of shape {shape}, got {_describe(given)}") from None
-    if tuple(matrix.shape) != shape:
-        raise _Malformed(f"expected {what} of shape {shape}, got {_describe(matrix)}")
-    return matrix
-
-
-def _judge_hw13_features(answer: Any) -> bool:
-    from .pretrained import extract_features
-
-    g = torch.Generator().manual_seed(13)
-    for n, h, w in ((5, 16, 16), (2, 24, 20)):
-        backbone = _hw_backbone()
-        images = torch.rand(n, 3, h, w, generator=g)
-        expected, _ = extract_features(backbone, images)
-        backbone.train()
-        given = _as_matrix(_call(answer, backbone, images), tuple(expected.shape), "feature vectors")
-        if not torch.isfinite(given).all():
-            raise _Wrong("your vectors contain NaN or infinity")
-        if not torch.allclose(given.norm(dim=1), torch.ones(n, dtype=torch.float64), atol=1e-4):
-            raise _Wrong("your vectors do not have length 1")
-        if not torch.allclose(given, expected.double(), atol=1e-4):
-            raise _Wrong("your vectors point in other directions than the backbone's features")
-    return True
-
-
-def _judge_hw13_index(answer: Any) -> bool:
-    from .retrieval import SearchIndex
-
-    g = torch.Generator().manual_seed(14)
-    for n, q, d, k in ((40, 7, 6, 5), (12, 3, 4, 1), (9, 2, 3, 9)):
-        references = torch.randn(n, d, generator=g) * torch.rand(n, 1, generator=g) * 4
-        queries = torch.randn(q, d, generator=g) * 3
-        scores, indices = SearchIndex(references).search(queries, k)
-        given = _call(answer, references.clone(), queries.clone(), k)
-        if not (isinstance(given, (tuple, list)) and len(given) == 2):
-            raise _Malformed(f"expected your function to return (scores, indices), got {_describe(given)}")
-        given_scores = _as_matrix(given[0], (q, k), "scores")
-        given_indices = _as_matrix(given[1], (q, k), "indices")
-        if not torch.equal(given_indices.long().double(), given_indices):
-            raise _Malformed("expected whole-number indices, got fractions")
-        if not torch.equal(given_indices.long(), indices):
-            raise _Wrong(f"the matches (or their order) are wrong for {q} queries, {n} references and k = {k}")
-        if not torch.allclose(given_scores, scores.double(), atol=1e-4):
-            raise _Wrong("the scores are not the cosine similarities of the matches")
-    return True
-
-
-def _hw_reference(folder) -> Any:
-    """Three colours, two noisy images each, in sub-folders named after the colour."""
-    from PIL import Image
-
-    from .app import scan_reference_folder
-
-    rng = np.random.default_rng(13)
-    for name, colour in {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 210)}.items():
-        (folder / name).mkdir(parents=True)
-        for i in range(2):
-            pixels = np.clip(np.array(colour) + rng.integers(-25, 26, (40, 40, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(folder / name / f"{name}{i}.png")
-    return scan_reference_folder(folder)
-
-
-def _judge_hw13_app(answer: Any) -> bool:
-    import tempfile
-    from pathlib import Path
-
-    from .app import SimilarityFinder, load_upload
-    from .pretrained import IMAGENET_MEAN, IMAGENET_STD, PretrainedModel
-
-    torch.manual_seed(15)
-    backbone = nn.Sequential(nn.Conv2d(3, 16, 5, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
-    pm = PretrainedModel(backbone, backbone, "mobilenet_v2", "homework check", IMAGENET_MEAN, IMAGENET_STD,
-                         None, 16, "0", ["0"], "hw-13-app")
-    with tempfile.TemporaryDirectory() as tmp:
-        reference = _hw_reference(Path(tmp) / "reference")
-        find = _call(answer, pm, reference.root)
-        if not callable(find):
-            raise _Malformed(f"expected make_find to return the find function, got {_describe(find)}")
-        ours = SimilarityFinder(pm, reference, cache_dir=Path(tmp) / "cache")
-        for query, k in ((reference.paths[0], 3), (reference.paths[5], 2)):
-            upload = Path(tmp) / f"upload-{k}.png"
-            upload.write_bytes(query.read_bytes())
-            given = _call(find, str(upload), k)
-            if not (isinstance(given, (tuple, list)) and len(given) == 2 and isinstance(given[1], str)):
-                raise _Malformed(f"expected find to return (gallery, message), got {_describe(given)}")
-            gallery = given[0]
-            if not (isinstance(gallery, (list, tuple)) and all(isinstance(item, (list, tuple)) and len(item) == 2
-                                                               and isinstance(item[1], str) for item in gallery)):
-                raise _Malformed("expected the gallery to be a list of (image path, caption) pairs")
-            if len(gallery) != k:
-                raise _Wrong(f"asked for k = {k} matches, got {len(gallery)}")
-            try:
-                paths = [Path(item[0]).resolve() for item in gallery]
-            except TypeError:
-                raise _Malformed("expected the gallery's first items to be image paths") from None
-            expected = [path.resolve() for path, _, _ in ours.query(load_upload(upload), k)]
-            if paths[0] != query.resolve():
-                raise _Wrong("an upload of a reference image should find that image first")
-            if [p.parent.name for p in paths] != [p.parent.name for p in expected]:
-                raise _Wrong("the matches are not the most similar reference images")
-        bad = Path(tmp) / "notes.jpg"
-        bad.write_text("not an image")
-        for upload, what in ((None, "no upload"), (str(bad), "a file that is not an image")):
-            try:
-                gallery, message = find(upload, 3)
-            except Exception as error:  # noqa: BLE001 - the page must keep working
-                raise _Wrong(f"{what} made find raise {type(error).__name__}: a bad upload needs a message") from None
-            if list(gallery) or not message:
-                raise _Wrong(f"{what} should give an empty gallery and a message")
-    return True
-
-
-def _scalar(value: Any) -> Any:
-    """A one-element tensor or array as a Python number (anything else unchanged)."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1 or isinstance(value, np.ndarray) and value.size == 1:
-        return value.item()
-    return value
-
-
-def _judge_hw13_eval(answer: Any) -> bool:
-    from .retrieval import leave_one_out_metrics
-
-    g = torch.Generator().manual_seed(16)
-    for n, classes, k in ((30, 3, 1), (30, 3, 5), (17, 4, 3)):
-        labels = torch.arange(n) % classes
-        features = torch.randn(classes, 8, generator=g)[labels] + 0.9 * torch.randn(n, 8, generator=g)
-        expected = leave_one_out_metrics(features, labels, (k,))
-        given = _call(answer, features.clone(), labels.clone(), k)
-        if isinstance(given, (torch.Tensor, np.ndarray)) and given.shape == (2,):
-            given = given.tolist()
-        if not (isinstance(given, (tuple, list)) and len(given) == 2):
-            raise _Malformed(f"expected your function to return (precision, recall), got {_describe(given)}")
-        precision, recall = (_as_number(_scalar(v)) for v in given)
-        if not math.isclose(precision, expected[f"P@{k}"], abs_tol=1e-6):
-            raise _Wrong(f"precision@{k} is wrong")
-        if not math.isclose(recall, expected[f"R@{k}"], abs_tol=1e-6):
-            raise _Wrong(f"recall@{k} is wrong")
-    return True
-
-
-_EXERCISES: tuple[_Exercise, ...] = (
+_LESSONS: tuple[_Exercise, ...] = (
     _Exercise("ex-00-count", "a function (c1, c2) -> the model's number of parameters (int)",
               "count each layer separately: the convolutions (no biases here), the batch norms "
               "(2 numbers per channel) and the linear layer (how many inputs after two poolings, "
@@ -696,19 +546,12 @@ _EXERCISES: tuple[_Exercise, ...] = (
               "count stage4's two basic blocks (3×3 convolutions without bias, 2 per channel for each batch norm, "
               "and the first block's 1×1 shortcut with its batch norm), then add the new head's weights and biases",
               _judge_12_unfreeze),
-    _Exercise("hw-13-features", "a function (backbone, images) -> unit-length feature vectors (N, D)",
-              "run the backbone in eval mode without gradients, then divide each vector by its length",
-              _judge_hw13_features),
-    _Exercise("hw-13-index", "a function (references, queries, k) -> (scores, indices), each (Q, k), best first",
-              "normalise both sets of vectors, score every pair with one matrix product, and keep the k largest "
-              "scores of each row", _judge_hw13_index),
-    _Exercise("hw-13-app", "a function make_find(pm, folder) -> find(upload_path, k) -> (gallery, message)",
-              "embed every reference image once, embed the upload with the same pre-processing, search with your "
-              "index, and catch a bad upload to return ([], a message)", _judge_hw13_app),
-    _Exercise("hw-13-eval", "a function (features, labels, k) -> (precision@k, recall@k), each image searching the others",
-              "leave each query out of its own results; recall divides by the number of other images with the "
-              "query's label", _judge_hw13_eval),
 )
+
+# The homework's judges live in their own module and use the readers of answers above.
+from ._homework_checks import HOMEWORK, WRITEUP_TEMPLATE  # noqa: E402
+
+_EXERCISES = _LESSONS + HOMEWORK
 _REGISTRY: dict[str, _Exercise] = {e.id: e for e in _EXERCISES}
 _ID = re.compile(r"ex-(\d{2})-[\w-]+")
 
@@ -781,3 +624,58 @@ def check(exercise: str, answer: Any) -> bool:
         return False
     print(f"✓ {exercise}: correct")
     return True
+
+
+def start_writeup(path: str | os.PathLike = "writeup.md") -> Path:
+    """Create the homework's write-up from its template, unless the file exists; return its path.
+
+    Introduced in lesson 13 (the homework's write-up). The template has four
+    sections, *Design choices*, *Backbone comparison*, *Failure cases* and
+    *Limitations*, each holding a ``TODO`` prompt to replace with your own
+    text; ``lk.check("hw-13-writeup", path)`` says which section still needs
+    work. An existing file is never overwritten, so the call can stay in a
+    notebook that runs again; and the file appears whole or not at all (it is
+    written under a temporary name, then renamed).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The Markdown file of the write-up; its folder is created if needed.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, which now exists.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a string or a path.
+    ValueError
+        If ``path`` is a folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = start_writeup(Path(tempfile.mkdtemp()) / "writeup.md")
+    >>> [line for line in path.read_text().splitlines() if line.startswith("## ")]
+    ['## Design choices', '## Backbone comparison', '## Failure cases', '## Limitations']
+    >>> check("hw-13-writeup", path)
+    ✗ hw-13-writeup: not yet: the section 'Design choices' still holds the template's TODO text: ...
+    False
+    """
+    check_type("path", path, (str, os.PathLike))
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"path must name the write-up's Markdown file, got the folder {str(path)!r}")
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(WRITEUP_TEMPLATE)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path

@@ -8,6 +8,7 @@ by measuring (gradients, output shapes) or by a second implementation.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 import lessonkit as lk
-from lessonkit import selfcheck
+from lessonkit import _homework_checks, selfcheck
 
 
 # ---------------------------------------------------------------------------
@@ -295,6 +296,94 @@ CASES.update({
 })
 
 
+def vote_by_hand(features, labels, k, *, leave_out=True, ties="nearest", extra=0):
+    """Each image's label by a majority vote of its k nearest other images (numpy, plain loops)."""
+    f = features.numpy().astype(np.float64)
+    f = f / np.linalg.norm(f, axis=1, keepdims=True)
+    sims = f @ f.T
+    if leave_out:
+        np.fill_diagonal(sims, -np.inf)
+    y = labels.numpy()
+    predicted = []
+    for i in range(len(y)):
+        ranked = [int(y[j]) for j in np.argsort(-sims[i], kind="stable")[:k + extra]]
+        counts = {label: ranked.count(label) for label in ranked}
+        tied = [label for label in ranked if counts[label] == max(counts.values())]
+        predicted.append(tied[0] if ties == "nearest" else min(tied))
+    return torch.tensor(predicted)
+
+
+def compare_by_hand(fa, fb, y, k, **options):
+    return lk.compare_classifiers(vote_by_hand(fa, y, k, **options) == y, vote_by_hand(fb, y, k, **options) == y)
+
+
+def compare_accuracies(fa, fb, y, k):
+    """A typical mistake: the higher accuracy wins, however small the difference."""
+    a, b = ((vote_by_hand(f, y, k) == y).double().mean() for f in (fa, fb))
+    return "A is better" if a > b else "B is better" if b > a else "no detectable difference"
+
+
+WRITEUP = """# Write-up
+
+## Design choices
+
+I compared EfficientNet-Lite0 with SqueezeNet 1.0, both pretrained on ImageNet, because they run
+on a laptop. Images are resized and centre-cropped to 224 pixels and normalised with ImageNet's
+statistics, the uploads exactly like the references.
+
+## Backbone comparison
+
+EfficientNet-Lite0 finds more images of the same insect in its top five than SqueezeNet, and the
+paired test on the same queries says the difference is larger than noise.
+
+### An upload on which they disagree
+
+A bee on a yellow flower: SqueezeNet returns other yellow flowers, EfficientNet other bees.
+
+## Failure cases
+
+![Wrong matches](wrong_matches.png)
+
+Ants photographed on a pale background are matched with bees on pale walls: the backbone seems to
+weigh the background more than the small insect in the middle.
+
+## Limitations
+
+Similar means similar to an ImageNet classifier, so breeds or individuals it never had to tell
+apart stay mixed; global pooling forgets where the insect is, and scores are not probabilities.
+"""
+
+
+def writeup_without(section):
+    """The write-up with one section (heading and text) left out."""
+    parts = WRITEUP.split("\n## ")
+    return "\n## ".join(part for part in parts if not part.startswith(section))
+
+
+CASES.update({
+    "hw-13-accuracy": ([vote_by_hand, lambda f, y, k: vote_by_hand(f, y, k).tolist(),
+                        lambda f, y, k: vote_by_hand(f, y, k).numpy().astype(np.float32)],
+                       [lambda f, y, k: vote_by_hand(f, y, k, leave_out=False),   # the query votes for itself
+                        lambda f, y, k: vote_by_hand(f, y, k, ties="smallest"),   # ties to the smallest label
+                        lambda f, y, k: vote_by_hand(f, y, k, extra=1)],          # one neighbour too many
+                       [lambda f, y, k: vote_by_hand(f, y, k) == y, lambda f, y, k: 0.8,
+                        lambda f, y, k: vote_by_hand(f, y, k)[:-1], lambda f, y, k: vote_by_hand(f, y, k) + 0.5, raises], []),
+    "hw-13-compare": ([compare_by_hand, lambda fa, fb, y, k: compare_by_hand(fa, fb, y, k).verdict],
+                      [lambda fa, fb, y, k: compare_by_hand(fb, fa, y, k),        # A and B swapped
+                       compare_accuracies,                                         # no test: a 13-point gap on 30 images
+                       lambda fa, fb, y, k: compare_by_hand(fa, fb, y, k, leave_out=False)],
+                      [lambda fa, fb, y, k: (0.9, 0.8), lambda fa, fb, y, k: "A wins", raises], []),
+    "hw-13-writeup": ([WRITEUP, WRITEUP.replace("## Design choices", "## design   Choices"),
+                       WRITEUP.replace("![Wrong matches](wrong_matches.png)", '<img src="https://example.org/w.png">')],
+                      [writeup_without("Limitations"), writeup_without("Design choices"),
+                       WRITEUP.replace("Ants photographed", "TODO: say what went wrong. Ants photographed"),
+                       WRITEUP.replace("![Wrong matches](wrong_matches.png)\n", ""),
+                       WRITEUP.replace("Similar means similar", "See above.\n\n<!-- Similar means similar")
+                              .replace("not probabilities.", "not probabilities. -->")],
+                      [42, ["writeup.md"], "no-such-writeup.md"], []),
+})
+
+
 def test_every_registered_exercise_is_tested_and_in_lesson_order():
     ids = [e.id for e in selfcheck._EXERCISES]
     assert ids == list(CASES), "every registered exercise needs right, wrong and malformed cases here"
@@ -377,3 +466,67 @@ def test_the_exercise_labels_exist_in_the_lessons():
             assert f'lk.check("{exercise}"' in homework, f"{exercise} is no milestone of book/homework.md"
             continue
         assert f":label: {exercise}" in text, f"{exercise} is no exercise of lessons 00-19"
+
+
+def test_the_comparison_cases_give_every_verdict_far_from_the_threshold():
+    """Milestone 6's check sets, judged by an exact McNemar test written out with scipy: A better, B better,
+    and no detectable difference despite a 13-point gap in accuracy, each p-value far from any usual alpha."""
+    from scipy.stats import binomtest
+
+    hw = _homework_checks
+
+    verdicts, gaps, ours = [], [], []
+    for n, classes, k, noise_a, noise_b, seed in hw._COMPARE_CASES:
+        fa, fb, y = hw._compare_case(n, classes, noise_a, noise_b, seed)
+        ca, cb = (vote_by_hand(f, y, k) == y for f in (fa, fb))
+        ours.append(lk.compare_classifiers(ca, cb).verdict)
+        only_a, only_b = int((ca & ~cb).sum()), int((~ca & cb).sum())
+        p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+        assert p < 1e-3 or p > 0.2, (n, k, p)
+        verdicts.append("no detectable difference" if p > 0.2 else "A is better" if only_a > only_b else "B is better")
+        gaps.append(abs(ca.double().mean() - cb.double().mean()).item())
+    assert verdicts[:3] == ["A is better", "B is better", "no detectable difference"], verdicts
+    assert gaps[2] > 0.1  # comparing the accuracies alone would call a winner
+    assert ours == verdicts  # and lk.compare_classifiers agrees
+
+
+def test_the_accuracy_check_sets_decide_ties():
+    """The check of milestone 5 can tell the nearest-label rule from the smallest-label rule: ties occur."""
+    hw = _homework_checks
+
+    g = torch.Generator().manual_seed(17)
+    differ = 0
+    for n, classes, k in ((30, 3, 1), (24, 2, 4), (30, 3, 6), (17, 4, 3)):
+        features, labels = hw._clusters(n, classes, 1.2, g)
+        differ += int((vote_by_hand(features, labels, k) != vote_by_hand(features, labels, k, ties="smallest")).sum())
+    assert differ > 0
+
+
+def test_the_writeup_template_and_files(capsys, tmp_path):
+    path = lk.start_writeup(tmp_path / "hw" / "writeup.md")
+    template = path.read_text()
+    assert path == tmp_path / "hw" / "writeup.md" and list(path.parent.iterdir()) == [path]  # no temporary file left
+    assert [line[3:] for line in template.splitlines() if line.startswith("## ")] == list(_homework_checks.WRITEUP_SECTIONS)
+    result, out = _verdict(capsys, "hw-13-writeup", path)
+    assert result is False and "the section 'Design choices' still holds the template's TODO text" in out, out
+    # an existing write-up is never overwritten
+    path.write_text(WRITEUP)
+    assert lk.start_writeup(str(path)) == path and path.read_text() == WRITEUP
+    # the image must be next to the write-up
+    result, out = _verdict(capsys, "hw-13-writeup", path)
+    assert result is False and "the image 'wrong_matches.png' of 'Failure cases' is not in the write-up's folder" in out
+    (path.parent / "wrong_matches.png").write_bytes(b"a picture")
+    assert _verdict(capsys, "hw-13-writeup", path) == (True, "✓ hw-13-writeup: correct\n")
+    # every section of the template filled in is also right
+    own = "Twelve words of my own, " * 3 + "\n\n![x](wrong_matches.png)"
+    filled = re.sub(r"^TODO:.*?(?=\n\n|\n*\Z)", own, template, flags=re.S | re.M)
+    assert filled.count(own) == 4 and _verdict(capsys, "hw-13-writeup", filled)[0] is True
+    # the prompt kept without its TODO, or the image line kept as code, is still the template
+    untouched = template.replace("TODO: ", "")
+    assert "still holds the template's TODO text" in _verdict(capsys, "hw-13-writeup", untouched)[1]
+    coded = WRITEUP.replace("![Wrong matches](wrong_matches.png)", "`![Wrong matches](wrong_matches.png)`")
+    assert "shows no image" in _verdict(capsys, "hw-13-writeup", coded)[1]
+    with pytest.raises(TypeError, match="path must be a str or PathLike, got int"):
+        lk.start_writeup(3)
+    with pytest.raises(ValueError, match="got the folder"):
+        lk.start_writeup(tmp_path)
