@@ -386,7 +386,7 @@ def test_stale_and_current_rows_are_marked_and_the_stale_ones_explained():
                                                                           "| current | SimpleCNN")
     assert "| **stale** | CNN on Fashion-MNIST" in next(line for line in lines if "| CNN on Fashion-MNIST" in line)
     assert "- lesson [04](../notebooks/04_training_a_cnn.ipynb), run on 2026-12-01: the lesson's code changed" in lines
-    assert "| [10](../notebooks/10_cifar10_from_scratch.ipynb) |  | CifarNet" in "\n".join(lines)  # no record
+    assert "| [10](../notebooks/10_cifar10_from_scratch.ipynb) |  | FastCifarNet" in "\n".join(lines)  # no record
     assert "Every record is current." in make_results.render(records, {k: ("current", []) for k in records})
 
 
@@ -396,7 +396,7 @@ def test_cost_figure_reads_the_points_named_in_the_table_and_shows_the_reference
     ((kind, data),) = [v for v in figures.values() if v[0] == "cost"]
     assert data["points"] == [] and data["reference"]["accuracy"] == make_results.REFERENCE.accuracy
 
-    glued = {"full_test_acc": "93.5%", "train_minutes": "45 min", "train_flops": "0.9 PFLOPs"}
+    glued = {"test_acc": "93.5%", "train_minutes": "45 min", "train_flops": "0.9 PFLOPs"}
     records = {"10_cifar10_from_scratch": record(glued)}
     text, figures = make_results.page(records, {"10_cifar10_from_scratch": ("stale", ["x"])})
     ((kind, data),) = [v for v in figures.values() if v[0] == "cost"]
