@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
+from torch.utils.data import Dataset
 
 from ._utils import check_batch, check_int, check_number, check_tensor, check_type
 
@@ -59,11 +60,11 @@ def rgb_covariance(images: torch.Tensor | Iterable) -> torch.Tensor:
 
     Parameters
     ----------
-    images : torch.Tensor or iterable
-        A batch ``(N, 3, H, W)`` or one image ``(3, H, W)``, or an iterable of
-        them (a list, a DataLoader, a dataset yielding ``(image, label)``
-        pairs); the images may differ in size. Values in the scale the
-        augmentation will use (e.g. [0, 1]).
+    images : torch.Tensor, dataset or iterable
+        A batch ``(N, 3, H, W)`` or one image ``(3, H, W)``; or a dataset, a
+        DataLoader or a list of them, whose items may be ``(image, label)``
+        pairs and may differ in size. Values in the scale the augmentation
+        will use (e.g. [0, 1]).
 
     Returns
     -------
@@ -80,9 +81,17 @@ def rgb_covariance(images: torch.Tensor | Iterable) -> torch.Tensor:
 
     Introduced in lesson 08.
     """
-    batches = [images] if isinstance(images, torch.Tensor) else images
-    if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
-        raise TypeError(f"images must be a tensor or an iterable of tensors, got {type(images).__name__}")
+    if isinstance(images, torch.Tensor):
+        batches: Iterable = [images]
+    elif isinstance(images, (str, bytes)):
+        raise TypeError(f"images must be a tensor, a dataset or an iterable of tensors, got {type(images).__name__}")
+    elif isinstance(images, Iterable):
+        batches = images  # a list, a DataLoader, an IterableDataset, a generator
+    elif isinstance(images, Dataset) and hasattr(images, "__len__"):
+        # A map-style dataset defines __getitem__ and __len__ but no __iter__: read its items by index, in order.
+        batches = (images[i] for i in range(len(images)))
+    else:
+        raise TypeError(f"images must be a tensor, a dataset or an iterable of tensors, got {type(images).__name__}")
     n, total, outer = 0, torch.zeros(3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64)
     for item in batches:
         x = _images_of(item)

@@ -27,6 +27,15 @@ def test_rgb_covariance_is_numpys_cov_of_all_pixels():
     # a list of images of different sizes, a single batch, and (image, label) pairs all give the same answer
     np.testing.assert_allclose(rgb_covariance(images).numpy(), expected, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(rgb_covariance([(im, 0) for im in images]).numpy(), expected, rtol=1e-12, atol=1e-15)
+    # a map-style dataset (read by index, no __iter__) and an iterable-style one (iterated) give numpy's answer too
+    dataset = torch.utils.data.Subset(torch.utils.data.TensorDataset(torch.stack([im[:, :5, :3] for im in images]), torch.arange(3)), [2, 0])
+    np.testing.assert_allclose(rgb_covariance(dataset).numpy(), np.cov(np.concatenate([images[i][:, :5, :3].numpy().reshape(3, -1) for i in (2, 0)], axis=1)), rtol=1e-12)
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return ((im, 0) for im in images)
+
+    np.testing.assert_allclose(rgb_covariance(Stream()).numpy(), expected, rtol=1e-12, atol=1e-15)
     batch = torch.stack([im[:, :5, :3] for im in images])
     np.testing.assert_allclose(rgb_covariance(batch).numpy(), np.cov(batch.numpy().transpose(1, 0, 2, 3).reshape(3, -1)), rtol=1e-12)
 
@@ -121,7 +130,8 @@ def test_alexnets_pipeline_composes_with_lessonkit_transforms():
         (lambda: rgb_covariance(torch.zeros(3, 1, 1)), ValueError, "at least 2 pixels"),
         (lambda: rgb_covariance(torch.zeros(1, 3, 2, 2, dtype=torch.uint8)), TypeError, "floating-point"),
         (lambda: rgb_covariance(["a"]), TypeError, "got an item of type str"),
-        (lambda: rgb_covariance(3), TypeError, "got int"),
+        (lambda: rgb_covariance(3), TypeError, "a dataset or an iterable of tensors, got int"),
+        (lambda: rgb_covariance({0: torch.zeros(3, 2, 2)}), TypeError, "got an item of type int"),
         (lambda: rgb_pca(torch.zeros(2, 2)), ValueError, r"shape \(3, 3\)"),
         (lambda: rgb_pca(torch.tensor([[1.0, 2, 0], [0, 1, 0], [0, 0, 1]])), ValueError, "symmetric"),
         (lambda: pca_lighting(torch.zeros(2, 3, 2, 2), torch.zeros(3, 3), torch.ones(3), torch.eye(3)), ValueError, r"alpha must have shape \(2, 3\)"),
