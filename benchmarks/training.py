@@ -91,7 +91,7 @@ import lessonkit as lk
 RECIPE = lk.Recipe()
 # FastCifarNet's widths per profile: airbench94's (the recipe's default) and lesson 10's fast profile's.
 FAST_WIDTHS = {"fast": (64, 128, 128), "full": RECIPE.widths}
-# lk.CifarNet's widths and batch sizes per profile: one home, lessonkit.cifar, which lesson 10 reads too.
+# lk.fit against a plain loop: the VGG-style lk.CifarNet (lesson 10's baseline) at lessonkit.cifar's sizes
 CIFAR_WIDTHS = lk.CIFAR_WIDTHS
 CIFAR_BATCH_SIZES = lk.CIFAR_BATCH_SIZES
 ADAM_LR = 1e-3
@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"(ratio: images/s over the fp32 row's; % peak: of the fp32 peak above, bf16 rows included; "
           f"spread: (fastest - slowest) / median window)")
     fit_med = table(list(FIT_ROWS), "CifarNet, plain loop, fp32", "cifar")
-    print(f"(lesson 10's lk.CifarNet({CIFAR_WIDTHS[args.width]}), Adam lr {ADAM_LR}, batch {fit_batch}, the same "
+    print(f"(lesson 10's baseline lk.CifarNet({CIFAR_WIDTHS[args.width]}), Adam lr {ADAM_LR}, batch {fit_batch}, the same "
           f"{n} images per window)")
     print()
     best = max(med, key=med.__getitem__)

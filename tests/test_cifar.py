@@ -130,22 +130,17 @@ def test_error_message_names_the_argument():
         CifarNet(downsample="avg")
 
 
-def test_the_profile_sizes_have_one_home_used_by_the_lesson_and_the_benchmark():
-    """Lesson 10 and benchmarks/training.py read the widths and batch sizes from lessonkit.cifar, not typed twice."""
+def test_the_baseline_sizes_have_one_home_used_by_the_benchmark():
+    """benchmarks/training.py reads CifarNet's widths and batch sizes from lessonkit.cifar, not typed twice."""
     import re
     from pathlib import Path
-
-    import nbformat
 
     assert set(lk.CIFAR_WIDTHS) == set(lk.CIFAR_BATCH_SIZES) == {"fast", "full"}
     assert lk.Profile("fast").choose(**lk.CIFAR_WIDTHS) == lk.CIFAR_WIDTHS["fast"]
     for widths in lk.CIFAR_WIDTHS.values():
         CifarNet(widths)(torch.zeros(2, 3, 32, 32))  # each is a valid network
     root = Path(__file__).resolve().parents[1]
-    nb = nbformat.read(root / "notebooks" / "10_cifar10_from_scratch.ipynb", as_version=4)
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     bench = (root / "benchmarks" / "training.py").read_text()
-    assert "PROFILE.choose(**lk.CIFAR_WIDTHS)" in code and "PROFILE.choose(**lk.CIFAR_BATCH_SIZES)" in code
     assert "lk.CIFAR_WIDTHS" in bench and "lk.CIFAR_BATCH_SIZES" in bench
-    for text in (code, bench):  # no typed copy of the full widths in code (comments may name them)
-        assert not re.search(r"\(\s*128,\s*256,\s*512\s*\)", re.sub(r"#.*", "", text))
+    # no typed copy of the full widths in the benchmark's code (comments may name them)
+    assert not re.search(r"\(\s*128,\s*256,\s*512\s*\)", re.sub(r"#.*", "", bench))
