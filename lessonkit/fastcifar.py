@@ -475,7 +475,8 @@ def native_bf16() -> bool:
     Introduced in lesson 10.
     """
     if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
+        # is_bf16_supported() also counts emulation (e.g. a T4); bf16 tensor cores start with Ampere (8.0).
+        return torch.cuda.get_device_capability() >= (8, 0)
     try:
         flags = open("/proc/cpuinfo").read()
     except OSError:
@@ -652,7 +653,8 @@ def train_fast(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tenso
 
     started = time.perf_counter()
     if recipe.whiten:
-        net.init_whitening(x_train[:5000])
+        # A random subset: a data set stored sorted by class would otherwise whiten one class's statistics.
+        net.init_whitening(x_train[torch.randperm(n, generator=g)[:5000].to(device)])
         if lookahead is not None:
             lookahead = Lookahead(net)
     first_flip = torch.rand(n, generator=g) < 0.5

@@ -243,3 +243,34 @@ def test_native_bf16_reads_the_cpu_flags():
         pytest.skip("decided by the GPU")
     flags = open("/proc/cpuinfo").read()
     assert lk.native_bf16() == ("amx_bf16" in flags or "avx512_bf16" in flags)
+
+
+@pytest.mark.parametrize("capability, native", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_native_bf16_counts_only_gpus_with_bf16_tensor_cores(monkeypatch, capability, native):
+    # A T4 (7.5) "supports" bfloat16 by emulation, several times slower than float16 or float32.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: capability)
+    assert lk.native_bf16() is native
+
+
+def test_train_fast_fits_the_whitening_on_every_class_of_a_class_sorted_set(monkeypatch):
+    # Stored sorted by class (as some copies of CIFAR-10 are), the first images are all one class;
+    # whitening fitted on them would describe that class alone.
+    n_per_class, classes = 600, 10
+    y = torch.arange(classes).repeat_interleave(n_per_class)
+    x = torch.randn(len(y), 3, 32, 32) + y.view(-1, 1, 1, 1).float()   # a class shows in its pixel mean
+    seen = []
+    original = lk.FastCifarNet.init_whitening
+
+    def spy(self, images, eps=5e-4):
+        seen.append(images.mean(dim=(1, 2, 3)).round())
+        return original(self, images, eps)
+
+    monkeypatch.setattr(lk.FastCifarNet, "init_whitening", spy)
+    lk.train_fast(x, y, x[:20], y[:20], lk.Recipe(widths=(4, 4, 4), epochs=1, batch_size=1000), device="cpu",
+                  amp=False, eval_every_epoch=False)
+    (means,) = seen
+    assert len(means) == 5000
+    counts = torch.bincount(means.long().clamp(0, classes - 1), minlength=classes)
+    assert (counts > 300).all(), counts      # about 500 of each, where the first 5,000 would hold 5 classes only
