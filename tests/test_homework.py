@@ -82,6 +82,20 @@ def test_a_wrong_solution_on_the_page_would_fail_its_check(capsys, exercise):
     assert lk.check(exercise, wrong) is False
 
 
+def test_milestone_3s_two_solutions_on_the_page_work_together(tmp_path):
+    # The starter builds its page as build_interface(make_find(pm, REFERENCE_FOLDER)): with the page's two reference
+    # solutions that must give a Gradio page (an earlier build_interface passed find to lk.build_demo, which takes
+    # SimilarityFinder objects only, and raised TypeError). Built on a tiny backbone and four images, never launched.
+    import gradio as gr
+
+    from lessonkit.app import _example
+
+    solutions = page_solutions()
+    pm, folder = _example(tmp_path)
+    demo = solutions["build_interface"](solutions["make_find"](pm, folder))
+    assert isinstance(demo, gr.Blocks)  # gr.Interface is a gr.Blocks
+
+
 def test_the_template_on_the_page_is_the_one_lessonkit_writes(tmp_path):
     # homework/writeup_template.md is what the page shows (literalinclude) and what lk.start_writeup creates
     assert TEMPLATE.read_text() == lk.start_writeup(tmp_path / "writeup.md").read_text() == _homework_checks.WRITEUP_TEMPLATE

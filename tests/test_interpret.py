@@ -138,7 +138,8 @@ def test_cam_equals_grad_cam_up_to_positive_scale_for_gap_linear():
         gc = grad_cam(net, x, "features", target, upsample=False, normalize=False, relu=False)
         # dy_c/dA_kij = w_ck / (h*w), so Grad-CAM = CAM / (h*w)
         torch.testing.assert_close(cam, gc * (h * w), rtol=1e-4, atol=1e-5)
-        # after ReLU/normalisation (what is shown) the two heatmaps are identical
+        # min-max normalised and upsampled, without Grad-CAM's ReLU, the two heatmaps are identical (clamp_min(0)
+        # changes nothing on CAM's [0, 1] heatmap); with the ReLU, Grad-CAM's default, they differ wherever CAM < 0
         torch.testing.assert_close(
             class_activation_map(net, x, "features", "head.2", target).clamp_min(0),
             grad_cam(net, x, "features", target, relu=False),
