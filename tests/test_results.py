@@ -464,3 +464,15 @@ def test_figure_names_change_with_their_data():
     assert a != b and a.startswith("curves-") and a.endswith(".svg")
     with pytest.raises(ValueError, match="kind must be one of"):
         results_figures.figure_name("pie", {})
+
+
+@pytest.mark.parametrize("flags, kind", [
+    ("fpu sse avx2 avx512f avx512_bf16 amx_bf16", "AMX"),
+    ("fpu sse avx2 avx512f avx512_bf16", "AVX-512 with bf16"),
+    ("fpu sse avx2 avx512f", "AVX-512"),
+    ("fpu sse avx2", "AVX2"),
+])
+def test_a_record_names_the_cpu_and_its_widest_vector_unit(flags, kind):
+    info = f"processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t\t: {flags}\n\nprocessor\t: 1\n"
+    assert run_full_profile.cpu_kind(info) == f"Some CPU 9000, {kind}"
+    assert run_full_profile.cpu_kind("processor\t: 0\nmodel name\t: Old CPU\nflags\t: fpu sse\n") == "Old CPU"
