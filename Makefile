@@ -82,7 +82,7 @@ unit: venv
 
 nbval: venv
 	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=900 --durations=15 $(NOTEBOOKS)
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=2400 --durations=15 $(NOTEBOOKS)
 
 # Build the site from the notebooks' stored outputs (_config.yml never executes):
 # in `make test` those are the committed outputs, which nbval has just re-run.

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--coalesce-only", action="store_true",
                         help="only merge split stream outputs of already executed notebooks")
-    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=2400, help="seconds per cell (a guard against a hung kernel; lesson 10's ablation takes over 15 min on two AVX2 cores)")
     args = parser.parse_args(argv)
     if args.coalesce_only:
         for path in args.notebooks:
