@@ -135,8 +135,8 @@ ROWS = [
         lambda g: g["test_top1"]),
     Row("04_training_a_cnn", "CNN on Fashion-MNIST, test accuracy", "≥ 91 %",
         lambda g: str(pct(g, "top1_err").complement()), lambda g: at_least(pct(g, "top1_err").complement(), 0.91)),
-    Row("04_training_a_cnn", "a classic small CNN on MNIST (three 3×3 convolutions, 55,744 parameters), test "
-        "accuracy: flatten head / global-average-pooling head / a dense network without convolutions",
+    Row("04_training_a_cnn", "a classic small CNN on MNIST (Chollet's first convnet), test accuracy: flatten head / "
+        "global-average-pooling head / a dense network without convolutions",
         "≥ 99 % (flatten head)", lambda g: f"{g['mnist_acc']} / {g['mnist_gap_acc']} / {g['mnist_dense_acc']}",
         lambda g: at_least(pct(g, "mnist_acc"), 0.99)),
     Row("05_shift_robustness", "shift-augmented CNN, Fashion-MNIST test set: clean / shifted 4 px left or right",
