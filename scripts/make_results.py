@@ -152,12 +152,12 @@ ROWS = [
         "measured after each epoch); whole training time and operations", "whole training ≤ 30 min on a CPU with AVX-512",
         lambda g: f"{g['time_to_90']} / {g['time_to_92']} / {g['time_to_94']}; {g['train_minutes']} min, "
                   f"{g['train_pflop']} PFLOP", lambda g: quantity(g["train_minutes"], MINUTE_UNITS, "train_minutes") <= 30),
-    Row("10_cifar10_from_scratch", "ablation (widths 64-128-128, 2 epochs, one view): the tricks whose removal "
-        "cost accuracy detectably (paired test)", "—", lambda g: g["abl_lost"]),
+    Row("10_cifar10_from_scratch", "ablation (widths 64-128-128, 2 epochs, one view, one seed per variant): the tricks "
+        "whose removal cost accuracy detectably in that run (paired test)", "—", lambda g: g["abl_lost"]),
     Row("10_cifar10_from_scratch", "exercise 2 at the ablation's size, CIFAR-10 test accuracy: max-pooling / "
         "strided convolutions / 1×1 kernels / 5×5 kernels / squeeze-and-excitation", "—",
         lambda g: " / ".join(g[f"ex2_{k}"] for k in ("pool", "stride", "k1", "k5", "se"))),
-    Row("11_cats_vs_dogs_from_scratch", "the seed's CNN from scratch on Cats vs Dogs (2,000 photographs, 150 px, "
+    Row("11_cats_vs_dogs_from_scratch", "lesson 11's CNN from scratch on Cats vs Dogs (2,000 photographs, 150 px, "
         "30 epochs), no remedies: validation accuracy (last 5 epochs) / gap to clean training accuracy",
         "overfits: gap ≥ 15 points", lambda g: f"{g['cvd_overfit_val']} / {g['cvd_overfit_gap']} points",
         lambda g: float(g["cvd_overfit_gap"].rstrip("%")) >= 15),  # glued in points, e.g. "34"
@@ -352,8 +352,9 @@ rounding* when the figure, as the lesson rounded it, lies on the target itself. 
 other lessons are those the run measured, and **stale** once any of them has changed: a stale
 row shows what the last run measured, which the code in the repository may no longer reproduce.
 `make full-profile` runs the lessons whose records are missing or stale, one at a time, and
-resumes where an interrupted run stopped. On a GPU each lesson takes minutes; on a laptop CPU,
-tens of minutes.
+resumes where an interrupted run stopped. How long each lesson took on the machine that made
+its record is in the row; on a GPU the same lessons should take minutes, but no record on this
+page comes from one.
 """
 
 
@@ -430,7 +431,9 @@ def _cost_section(records: dict[str, dict], statuses: dict[str, tuple[str, list[
              "operations (right), both on logarithmic scales. The reference point is airbench94 "
              f"([Jordan, 2024]({PAPER})): {r.accuracy:.2%} mean test accuracy in {r.seconds} s of training on "
              f"{r.hardware}, {r.flops / 1e15:.2f} PFLOP, as the table of [its repository's README]({r.source}) "
-             "states them (the current README gives 3.09 s for the same script with a newer PyTorch). "
+             "states them for `airbench94_compiled.py`, which uses `torch.compile` (the uncompiled "
+             "`airbench94.py`, which the lesson's code follows, takes 3.83 s at the same commit; the current "
+             "README gives 3.09 s for the compiled script with a newer PyTorch). "
              "Times on different hardware compare the recipes only loosely; FLOPs do not depend on the "
              "hardware.", ""]
     lines += _figure(f"{FIGURES.name}/{name}", "CIFAR-10 test accuracy against training minutes and training FLOPs",
@@ -449,6 +452,19 @@ def _cost_section(records: dict[str, dict], statuses: dict[str, tuple[str, list[
     return lines
 
 
+def _curve_notes(found: list[Curve], records: dict[str, dict]) -> str:
+    """What a curve cannot say by itself: lesson 10's is one view, after each (possibly partial) epoch."""
+    if not any(c.lesson == "10_cifar10_from_scratch" for c in found):
+        return ""
+    note = (" Lesson 10's test accuracy is measured after each epoch with one view of each image (no "
+            "test-time augmentation, which only its final figure in the table uses)")
+    epochs = records["10_cifar10_from_scratch"].get("glued", {}).get("epochs")
+    if epochs is None:
+        return note + "."
+    partial = "" if float(epochs).is_integer() else ", so its last point comes after a partial epoch"
+    return note + f"; the recipe trains {epochs} epochs{partial}."
+
+
 def _curves_section(records: dict[str, dict], statuses: dict[str, tuple[str, list[str]]],
                     figures: dict[str, tuple[str, dict]]) -> list[str]:
     lines = ["## Learning curves", ""]
@@ -461,7 +477,7 @@ def _curves_section(records: dict[str, dict], statuses: dict[str, tuple[str, lis
     figures[name] = ("curves", data)
     listed = ", ".join(f"lesson {c.lesson[:2]}'s {c.name} ({len(c.values)} epochs)" for c in found)
     lines += ["The per-epoch curves the full-profile runs recorded, one panel per lesson and quantity; "
-              "a panel from a stale record says so in its title.", ""]
+              "a panel from a stale record says so in its title." + _curve_notes(found, records), ""]
     lines += _figure(f"{FIGURES.name}/{name}", f"Learning curves of the full-profile runs: {listed}",
                      f"Learning curves of the full-profile runs: {listed}.")
     return lines
