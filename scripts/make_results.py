@@ -157,17 +157,19 @@ ROWS = [
     Row("10_cifar10_from_scratch", "exercise 2 at the ablation's size, CIFAR-10 test accuracy: max-pooling / "
         "strided convolutions / 1×1 kernels / 5×5 kernels / squeeze-and-excitation", "—",
         lambda g: " / ".join(g[f"ex2_{k}"] for k in ("pool", "stride", "k1", "k5", "se"))),
-    Row("11_cats_vs_dogs_from_scratch", "lesson 11's CNN from scratch on Cats vs Dogs (2,000 photographs, 150 px, "
-        "30 epochs), no remedies: validation accuracy (last 5 epochs) / gap to clean training accuracy",
-        "overfits: gap ≥ 15 points", lambda g: f"{g['cvd_overfit_val']} / {g['cvd_overfit_gap']} points",
+    Row("11_cats_vs_dogs_from_scratch", "lesson 11's CNN from scratch on Cats vs Dogs (2,000 photographs, 150 px), "
+        "no remedies: validation accuracy (last 5 epochs) / gap to clean training accuracy (epochs)",
+        "overfits: gap ≥ 15 points",
+        lambda g: f"{g['cvd_overfit_val']} / {g['cvd_overfit_gap']} points ({g['epochs_a']} epochs)",
         lambda g: float(g["cvd_overfit_gap"].rstrip("%")) >= 15),  # glued in points, e.g. "34"
-    Row("11_cats_vs_dogs_from_scratch", "the same with augmentation, dropout 0.5 and weight decay, 100 epochs",
-        "gap closes, validation accuracy higher", lambda g: f"{g['cvd_cured_val']} / {g['cvd_cured_gap']} points",
+    Row("11_cats_vs_dogs_from_scratch", "the same with augmentation, dropout 0.5 and weight decay",
+        "gap closes, validation accuracy higher",
+        lambda g: f"{g['cvd_cured_val']} / {g['cvd_cured_gap']} points ({g['epochs_b']} epochs)",
         lambda g: all_of(below(pct(g, "cvd_overfit_val"), pct(g, "cvd_cured_val"), 0.0),
                          float(g["cvd_cured_gap"].rstrip("%")) < float(g["cvd_overfit_gap"].rstrip("%")))),
     Row("12_transfer_learning", "EfficientNet-Lite0, Cats vs Dogs validation accuracy: "
-        "frozen backbone + new head / fine-tuned", "≥ 95 %",
-        lambda g: f"{g['cvd_phase1']} / {g['cvd_phase2']}",
+        "frozen backbone + new head / fine-tuned (image size)", "≥ 95 %",
+        lambda g: f"{g['cvd_phase1']} / {g['cvd_phase2']} ({g['img_side']} px)",
         lambda g: at_least(best(pct(g, "cvd_phase1"), pct(g, "cvd_phase2")), 0.95)),
     Row("12_transfer_learning", "the same network trained from scratch (with augmentation)", "far below",
         lambda g: g["cvd_scratch"],
@@ -176,8 +178,8 @@ ROWS = [
         "from the first stage (every weight trains)", "—",
         lambda g: f"{g['unfreeze_last1']} / {g['unfreeze_all']}", None),
     Row("12_transfer_learning", "CIFAR-10 test accuracy, pretrained backbone on upsampled images: "
-        "phase 1 (frozen) / phase 2 (fine-tuned), without augmentation", "—",
-        lambda g: f"{g['cifar_phase1']} / {g['cifar_phase2']}", None),
+        "phase 1 (frozen) / phase 2 (fine-tuned), without augmentation (training images, size)", "—",
+        lambda g: f"{g['cifar_phase1']} / {g['cifar_phase2']} ({g['cifar_n_train']} images, {g['cifar_size']} px)", None),
     Row("12_transfer_learning", "the same, with augmentation (crop with padding 4, flip)", "—",
         lambda g: f"{g['cifar_phase1_aug']} / {g['cifar_phase2_aug']}", None),
     Row("12_transfer_learning", "the same network from scratch on CIFAR-10 (with augmentation)", "far below",

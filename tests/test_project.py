@@ -203,9 +203,9 @@ def test_results_rows_added_after_a_recorded_run_read_to_be_measured():
     make_results = _script("make_results")
     old = {"seconds": 600.0, "device": "CPU", "torch_threads": 2, "versions": {"torch": "2.x"},
            "started": "2026-11-22T03:00:00+00:00",
-           "glued": {"cvd_phase1": "98.5%", "cvd_phase2": "98.1%", "cvd_scratch": "77.0%"}}
+           "glued": {"cvd_phase1": "98.5%", "cvd_phase2": "98.1%", "cvd_scratch": "77.0%", "img_side": "224×224"}}
     lines = make_results.render({"12_transfer_learning": old}).splitlines()
-    assert "| 98.5% / 98.1% | yes |" in next(line for line in lines if "Cats vs Dogs validation" in line)
+    assert "| 98.5% / 98.1% (224×224 px) | yes |" in next(line for line in lines if "Cats vs Dogs validation" in line)
     cifar = [line for line in lines if "CIFAR-10" in line and "12_transfer" in line]
     assert cifar and all("*to be measured*" in line for line in cifar)
 
