@@ -29,6 +29,14 @@ endif
 export LESSONKIT_PROFILE ?= fast
 export LESSONKIT_PROGRESS ?= 0
 export PYTHONHASHSEED ?= 0
+# glibc's malloc returns large freed blocks (activations of tens of MB) to the kernel, and the
+# next batch's activations then fault in fresh zeroed pages, one 4 KB page at a time: on two
+# cores that can be half the CPU time of a training step at 150 px (benchmarks/allocator.py
+# measures it side by side). Keeping freed memory in the process's heap avoids it. Other C
+# libraries ignore these variables; on Colab and on a GPU nothing changes.
+export MALLOC_MMAP_THRESHOLD_ ?= 2147483647
+export MALLOC_TRIM_THRESHOLD_ ?= 2147483647
+export MALLOC_TOP_PAD_ ?= 536870912
 
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB        ?= $(NOTEBOOKS)
