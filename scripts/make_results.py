@@ -441,7 +441,8 @@ def _time_section(records: dict[str, dict], statuses: dict[str, tuple[str, list[
             continue
         state = {"current": "current", "stale": "**stale**"}.get(statuses.get(lesson, ("missing",))[0], "")
         minutes = record["seconds"] / 60
-        lines.append(f"| {_link(lesson)} | {state} | {minutes:.0f} min ({record['started'][:10]}) | {budget} min "
+        took = f"{minutes:.0f} min" if minutes >= 1 else f"{record['seconds']:.0f} s"
+        lines.append(f"| {_link(lesson)} | {state} | {took} ({record['started'][:10]}) | {budget} min "
                      f"| {'yes' if minutes <= budget else '**no**'} | {device(record)} |")
     return lines
 

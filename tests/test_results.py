@@ -28,16 +28,18 @@ import results_figures  # noqa: E402
 import run_full_profile  # noqa: E402
 
 def test_every_lessons_time_is_listed_against_its_budget(tmp_path):
-    for name in ("00_first_cnn", "03_blocks", "10_cifar10_from_scratch"):
+    for name in ("00_first_cnn", "03_blocks", "07_cost", "10_cifar10_from_scratch"):
         write_notebook(tmp_path / f"{name}.ipynb")
-    records = {"00_first_cnn": record({}, seconds=50 * 60.0), "10_cifar10_from_scratch": record({}, seconds=50 * 60.0)}
-    statuses = {"00_first_cnn": ("stale", ["x"]), "10_cifar10_from_scratch": ("current", [])}
+    records = {"00_first_cnn": record({}, seconds=50 * 60.0), "10_cifar10_from_scratch": record({}, seconds=50 * 60.0),
+               "03_blocks": record({}, seconds=32.4)}
+    statuses = {"00_first_cnn": ("stale", ["x"]), "10_cifar10_from_scratch": ("current", []), "03_blocks": ("current", [])}
     lines = make_results._time_section(records, statuses, notebooks=tmp_path)
     rows = [line for line in lines if line.startswith("| [")]
-    assert [row[3:5] for row in rows] == ["00", "03", "10"]  # every notebook, with or without a record
+    assert [row[3:5] for row in rows] == ["00", "03", "07", "10"]  # every notebook, with or without a record
+    assert "| *not run yet* | | 45 min |" in rows[2]
     assert rows[0].startswith("| [00](../notebooks/00_first_cnn.ipynb) | **stale** | 50 min (2026-12-01) | 45 min | **no** |")
-    assert "| *not run yet* | | 45 min |" in rows[1]
-    assert "| current | 50 min (2026-12-01) | 60 min | yes |" in rows[2]  # lesson 10 has an hour
+    assert "| 32 s (2026-12-01) | 45 min | yes |" in rows[1]  # under a minute: in seconds
+    assert "| current | 50 min (2026-12-01) | 60 min | yes |" in rows[3]  # lesson 10 has an hour
 
 
 new_code = nbformat.v4.new_code_cell
