@@ -36,14 +36,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
+MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
+# The Makefile's own settings, read from it so that the benchmark measures what it exports
+MAKEFILE_SETTINGS = dict(re.findall(r"^export (MALLOC_\w+) \?= (\S+)$", MAKEFILE.read_text(encoding="utf-8"), re.M))
 ROWS = {
     "glibc defaults": {},
-    "Makefile's MALLOC_* settings": {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "2147483647",
-                                     "MALLOC_TOP_PAD_": "536870912"},
+    "Makefile's MALLOC_* settings": MAKEFILE_SETTINGS,
     "glibc.malloc.hugetlb=1": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"},
 }
 SETTINGS = {k for env in ROWS.values() for k in env}

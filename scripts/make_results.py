@@ -383,6 +383,12 @@ def device(record: dict) -> str:
     return record["device"]
 
 
+def _took(record: dict) -> str:
+    """The lesson's wall-clock time and the day of its run, as the page shows it (seconds under a minute)."""
+    seconds = record["seconds"]
+    return f"{seconds / 60:.0f} min ({record['started'][:10]})" if seconds >= 60 else f"{seconds:.0f} s ({record['started'][:10]})"
+
+
 def _link(lesson: str) -> str:
     return f"[{lesson[:2]}](../notebooks/{lesson}.ipynb)"
 
@@ -400,10 +406,8 @@ def _table(records: dict[str, dict], statuses: dict[str, tuple[str, list[str]]])
             lines.append(f"| {_link(row.lesson)} | {state} | {row.experiment} | {row.target} | *to be measured* | | | |")
             continue
         met = "—" if row.met is None else VERDICTS[row.met(glued)]
-        minutes = record["seconds"] / 60
         lines.append(f"| {_link(row.lesson)} | {state} | {row.experiment} | {row.target} | {measured} | {met} "
-                     f"| {device(record)}, torch {record['versions']['torch']} "
-                     f"| {minutes:.0f} min ({record['started'][:10]}) |")
+                     f"| {device(record)}, torch {record['versions']['torch']} | {_took(record)} |")
     return lines
 
 
@@ -440,10 +444,8 @@ def _time_section(records: dict[str, dict], statuses: dict[str, tuple[str, list[
             lines.append(f"| {_link(lesson)} | *not run yet* | | {budget} min | | |")
             continue
         state = {"current": "current", "stale": "**stale**"}.get(statuses.get(lesson, ("missing",))[0], "")
-        minutes = record["seconds"] / 60
-        took = f"{minutes:.0f} min" if minutes >= 1 else f"{record['seconds']:.0f} s"
-        lines.append(f"| {_link(lesson)} | {state} | {took} ({record['started'][:10]}) | {budget} min "
-                     f"| {'yes' if minutes <= budget else '**no**'} | {device(record)} |")
+        lines.append(f"| {_link(lesson)} | {state} | {_took(record)} | {budget} min "
+                     f"| {'yes' if record['seconds'] <= 60 * budget else '**no**'} | {device(record)} |")
     return lines
 
 
